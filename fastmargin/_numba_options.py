@@ -1,0 +1,54 @@
+"""The one place that decides how fastmargin's kernels are compiled.
+
+Every CPU kernel is decorated through :func:`cpu_kernel`, so compile options
+cannot drift from one module to another.
+
+``FASTMATH`` deliberately leaves out ``nnan`` and ``ninf``: with them LLVM may
+assume that no score is NaN or infinite and delete the checks that make a NaN
+score propagate to the loss.
+
+``reassoc`` is added only for loops whose float sums must be vectorised
+(``VECTOR_REDUCTION_FASTMATH``): it lets LLVM split a sum into SIMD lanes. The
+order is fixed by the compiled code, so results stay identical run to run and
+for any thread count, but may differ in the last bits from a sequential sum.
+"""
+
+import numba
+
+FASTMATH = frozenset({"nsz", "arcp", "contract"})
+VECTOR_REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
+
+# Kernels are cached on disk: a fresh interpreter loads them instead of
+# recompiling (measured by ``benchmarks/compile_time.py``).
+CACHE = True
+
+
+def cpu_kernel(*, parallel=False, fastmath=FASTMATH):
+    """Return the ``numba.njit`` decorator used for every CPU kernel.
+
+    Parameters
+    ----------
+    parallel : bool, optional
+        Compile with ``parallel=True`` so that ``numba.prange`` loops run on
+        all of numba's threads. Only the outer drivers use it; per-row
+        routines are serial and get inlined into them.
+
+    Returns
+    -------
+    decorator : callable
+        ``numba.njit`` configured with fastmargin's options.
+
+    Examples
+    --------
+    >>> from fastmargin._numba_options import FASTMATH, cpu_kernel
+    >>> sorted(FASTMATH)  # never "nnan" or "ninf": NaN must propagate
+    ['arcp', 'contract', 'nsz']
+    >>> decorate = cpu_kernel(parallel=True)
+    """
+    return numba.njit(
+        parallel=parallel,
+        fastmath=set(fastmath),
+        cache=CACHE,
+        error_model="numpy",
+        nogil=True,
+    )
