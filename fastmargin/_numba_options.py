@@ -23,7 +23,7 @@ VECTOR_REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 CACHE = True
 
 
-def cpu_kernel(*, parallel=False, fastmath=FASTMATH):
+def cpu_kernel(*, parallel=False, fastmath=FASTMATH, inline="never"):
     """Return the ``numba.njit`` decorator used for every CPU kernel.
 
     Parameters
@@ -51,4 +51,5 @@ def cpu_kernel(*, parallel=False, fastmath=FASTMATH):
         cache=CACHE,
         error_model="numpy",
         nogil=True,
+        inline=inline,
     )

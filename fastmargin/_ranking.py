@@ -6,22 +6,38 @@ For one row with scores ``x`` (C classes) and used targets ``t_1..t_T``::
     loss = sum over k, over classes j not among the targets, of
            max(0, margin - x[t_k] + x[j]), divided by C
 
-A non-target j violates exactly the targets whose score is below
-``x[j] + margin``. With the T target scores sorted (and their prefix sums),
-j's ``count`` of violated targets is a binary search, its loss term is
-``count * (x[j] + margin) - prefix[count]`` and its gradient is
-``count / C``. A target at sorted position p loses one ``1 / C`` for each
-non-target whose count exceeds p: a histogram of the counts, summed from the
-top, gives every target's gradient. Per row that is O(C log T + T log T) work,
-one read of the scores and one write of the gradient, instead of the O(T * C)
-pair loop.
+A non-target j violates exactly the targets whose score is below its
+``bound = x[j] + margin``. With the T target scores sorted, j's ``count`` of
+violated targets is a search among them; its gradient is ``count / C``, and
+its share of the loss is ``count * bound`` minus the scores of the targets it
+violates. Counting, for each sorted target position p, the non-targets that
+violate it (``violations[p]``) gives every target's gradient,
+``-violations[p] / C``, and the row's sum::
 
-Contract of the drivers (the front end guarantees it, the kernels never
+    sum_j count_j * bound_j  -  sum_p sorted_score_p * violations_p
+
+Per row that is O(C log T + T log T) work instead of PyTorch's O(T * C), one
+read of the scores and one write of the gradient. How a count is found
+depends on T:
+
+- T <= 8: eight branch-free comparisons, vectorised across classes, with the
+  eight ``violations`` counters kept in registers;
+- T <= 32: 32 branch-free comparisons, vectorised; counts go through a
+  histogram;
+- larger T: the bound's bucket in an equal-width grid over the target scores
+  locates it in O(1), a search inside the bucket finishes it.
+
+The fast paths loop over every class, targets included, and take the targets
+back out afterwards; they assume finite scores and hand any row whose sum
+comes out non-finite to an exact path that walks the non-targets alone.
+
+Contract of the driver (the front end guarantees it, the kernels never
 re-check): ``scores`` is C-contiguous float32/float64 of shape (N, C) with
-C >= 1; ``targets`` is C-contiguous int32/int64 of shape (N, K); ``loss`` is
-float64 (N,); ``bad_entry`` is int64 (N,); ``grad`` is None or an array shaped
-like ``scores``, and ``grad_scale`` is then float64 (N,), the factor of row i's
-gradient (``grad_output[i] / C`` times the reduction's factor).
+N, C >= 1; ``targets`` is C-contiguous int32/int64 of shape (N, K); ``loss``
+is float64 (N,); ``bad_entry`` is int64 (N,); ``grad`` is None or a
+C-contiguous array shaped like ``scores``, and ``grad_scale`` is then float64
+(N,), the factor of row i's gradient (``grad_output[i] / C`` times the
+reduction's factor); ``n_chunks >= 1``.
 """
 
 import math
@@ -30,62 +46,82 @@ import numba
 import numpy as np
 
 from ._numba_options import VECTOR_REDUCTION_FASTMATH, cpu_kernel
-from ._sorting import count_below, sort_prefix
+from ._sorting import lower_bound, sort_prefix
 
-# Rows with at most this many targets take the vectorised branch-free scan.
+# Largest T for the eight-counter scan (its comparisons are written out).
 SMALL_TARGETS = 8
+# Largest T for the vectorised linear count, and its number of slots.
+LINEAR_TARGETS = 32
+# Grid buckets per target score for larger T: most buckets hold no score, so
+# the search inside the bound's bucket rarely has anything to do.
+BUCKETS_PER_TARGET = 8
 
 
 @cpu_kernel(parallel=True)
 def ranking_rows(scores, targets, margin, loss, bad_entry, grad, grad_scale, n_chunks):
     """Fill ``loss`` (and ``grad`` unless it is None) for every row.
 
-    Rows are split into ``n_chunks`` contiguous chunks, one per thread, each
-    with its own scratch (``numba.get_num_threads()`` is read by the caller:
-    calling it in here would stop numba from caching the kernel).
-
     Row i's per-sample loss goes to ``loss[i]``. A used target entry outside
     [0, C), or negative other than the -1 that ends the row, leaves the row
     uncomputed and its column in ``bad_entry[i]`` (-1 for a good row).
+
+    Rows are split into ``n_chunks`` contiguous chunks, one per thread, each
+    with its own scratch, allocated here once (the caller passes
+    ``numba.get_num_threads()``: calling it in here would stop numba from
+    caching the kernel). Each row is computed on its own, so results do not
+    depend on the chunking.
     """
-    n_rows = scores.shape[0]
+    n_rows, n_classes = scores.shape
     width = targets.shape[1]
     n_chunks = min(n_rows, n_chunks)
-    # Per-thread scratch, allocated once: rows never touch the heap.
-    slots = max(width, SMALL_TARGETS) + 1
-    float_scratch = np.empty((n_chunks, slots), np.float64)
-    int_scratch = np.empty((n_chunks, width + slots), np.int64)
+    slots = max(width, LINEAR_TARGETS) + 1
+    all_classes = np.empty((n_chunks, max(width, 1)), np.int64)
+    all_sorted_scores = np.empty((n_chunks, slots), np.float64)
+    all_violations = np.empty((n_chunks, slots), np.int64)
+    all_buckets = np.empty((n_chunks, BUCKETS_PER_TARGET * width + 3), np.int64)
+    all_counts = np.empty((n_chunks, n_classes), np.int64)
     for chunk in numba.prange(n_chunks):
-        start = chunk * n_rows // n_chunks
-        stop = (chunk + 1) * n_rows // n_chunks
-        for row in range(start, stop):
+        classes = all_classes[chunk]
+        sorted_scores = all_sorted_scores[chunk]
+        violations = all_violations[chunk]
+        buckets = all_buckets[chunk]
+        counts = all_counts[chunk]
+        for row in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
             bad_entry[row] = _ranking_row(
-                scores,
+                scores[row],
                 targets,
-                margin,
                 row,
+                margin,
                 loss,
                 grad,
                 grad_scale,
-                float_scratch[chunk],
-                int_scratch[chunk],
+                classes,
+                sorted_scores,
+                violations,
+                buckets,
+                counts,
             )
 
 
-@cpu_kernel()
+@cpu_kernel(inline="always")
 def _ranking_row(
-    scores, targets, margin, row, loss, grad, grad_scale, float_scratch, int_scratch
+    x,
+    targets,
+    row,
+    margin,
+    loss,
+    grad,
+    grad_scale,
+    classes,
+    sorted_scores,
+    violations,
+    buckets,
+    counts,
 ):
     """Compute one row; return the column of a bad target entry, or -1."""
-    x = scores[row]
     n_classes = x.shape[0]
-    width = targets.shape[1]
-    classes = int_scratch[:width]
-    violations = int_scratch[width:]  # width + 1 slots, one per sorted target
-    sorted_scores = float_scratch
-
     n_targets = 0
-    for k in range(width):
+    for k in range(targets.shape[1]):
         label = targets[row, k]
         if label == -1:
             break
@@ -98,8 +134,7 @@ def _ranking_row(
     sort_prefix(classes, n_targets)
     n_distinct = 0
     for k in range(n_targets):
-        if k == 0 or classes[k] != classes[k - 1]:
-            n_distinct += 1
+        n_distinct += k == 0 or classes[k] != classes[k - 1]
     if n_targets == 0 or n_distinct == n_classes:
         # No (target, non-target) pair: zero loss, zero gradient.
         loss[row] = 0.0
@@ -114,111 +149,96 @@ def _ranking_row(
         targets_finite &= math.isfinite(value)
     sort_prefix(sorted_scores, n_targets)
     # Scores are centred on a target score so that a large common offset does
-    # not cancel catastrophically in the sums below.
+    # not cancel in the sums. A class's bound is x[j] + (margin - centre): one
+    # addition, so every place that computes it gets the same bound and count.
     centre = sorted_scores[n_targets // 2] if targets_finite else 0.0
     for k in range(n_targets):
         sorted_scores[k] -= centre
+    offset = margin - centre
     scale = grad_scale[row] if grad is not None else 0.0
 
     row_sum = np.nan
     if targets_finite and n_targets <= SMALL_TARGETS:
         row_sum = _small_row_sum(
-            x, classes, n_targets, sorted_scores, centre, margin, violations,
-            grad, row, scale,
+            x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
+        )
+    elif targets_finite:
+        row_sum = _counted_row_sum(
+            x,
+            classes,
+            n_targets,
+            sorted_scores,
+            offset,
+            violations,
+            buckets,
+            counts,
+            grad,
+            row,
+            scale,
         )
     if not math.isfinite(row_sum):
-        # Many targets, or a non-finite score somewhere: the general path,
-        # exact for infinities, then the NaN rule.
-        row_sum = _general_row_sum(
-            x, classes, n_targets, sorted_scores, centre, margin, violations,
-            grad, row, scale,
+        row_sum = _exact_row_sum(
+            x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
         )
-        if not (targets_finite and math.isfinite(row_sum)) and _has_undefined_pair(
-            x, classes, n_targets
-        ):
+        if _has_undefined_pair(x, classes, n_targets):
             row_sum = np.nan
 
     if grad is not None:
         if row_sum != row_sum:
             grad[row, :] = np.nan
         else:
-            _target_gradients(
-                x, classes, n_targets, sorted_scores, centre, violations,
-                grad, row, scale,
+            _write_target_gradients(
+                x, classes, n_targets, sorted_scores, centre, violations, grad, row, scale
             )
     loss[row] = row_sum / n_classes
     return -1
 
 
-@cpu_kernel()
-def _target_gradients(
+@cpu_kernel(inline="always")
+def _write_target_gradients(
     x, classes, n_targets, sorted_scores, centre, violations, grad, row, scale
 ):
-    """Write each target's gradient: minus the violations of its sorted
-    position, once per time the target is listed."""
+    """Each target's gradient: minus the violations of its sorted position,
+    once per time the target is listed (``classes`` is sorted)."""
     k = 0
     while k < n_targets:
         label = classes[k]
         repeats = 1
         while k + repeats < n_targets and classes[k + repeats] == label:
             repeats += 1
-        position = count_below(sorted_scores, n_targets, np.float64(x[label]) - centre)
+        position = lower_bound(
+            sorted_scores, 0, n_targets, np.float64(x[label]) - centre
+        )
         grad[row, label] = -(repeats * violations[position]) * scale
         k += repeats
 
 
-@cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)
+@cpu_kernel(inline="always")
 def _small_row_sum(
-    x, classes, n_targets, sorted_scores, centre, margin, violations, grad, row, scale
+    x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
 ):
     """Row sum for finite target scores and at most SMALL_TARGETS targets.
 
-    A branch-free count against eight sorted target slots (the unused ones
-    +inf, never below a bound), written out so that LLVM vectorises the loop
-    over classes with the eight violation counters in registers. The loss is
-    sum_j count_j * bound_j - sum_p score_p * violations_p, with no per-class
-    select; a non-finite score in the row makes the result non-finite and the
-    caller then takes the general path.
+    The scan treats every class as a non-target; the target classes are taken
+    back out here. A non-finite score makes the result non-finite (0 * inf or
+    inf), which sends the row to the exact path.
     """
     inf = np.inf
-    s0 = sorted_scores[0]
-    s1 = sorted_scores[1] if n_targets > 1 else inf
-    s2 = sorted_scores[2] if n_targets > 2 else inf
-    s3 = sorted_scores[3] if n_targets > 3 else inf
-    s4 = sorted_scores[4] if n_targets > 4 else inf
-    s5 = sorted_scores[5] if n_targets > 5 else inf
-    s6 = sorted_scores[6] if n_targets > 6 else inf
-    s7 = sorted_scores[7] if n_targets > 7 else inf
-    v0 = v1 = v2 = v3 = v4 = v5 = v6 = v7 = 0
-    total = 0.0
-    n_classes = x.shape[0]
-    run_start = 0
-    for k in range(n_targets + 1):
-        # Non-targets are the runs between consecutive sorted target classes.
-        run_stop = classes[k] if k < n_targets else n_classes
-        for j in range(run_start, run_stop):
-            bound = (np.float64(x[j]) - centre) + margin
-            c0 = np.int64(s0 < bound)
-            c1 = np.int64(s1 < bound)
-            c2 = np.int64(s2 < bound)
-            c3 = np.int64(s3 < bound)
-            c4 = np.int64(s4 < bound)
-            c5 = np.int64(s5 < bound)
-            c6 = np.int64(s6 < bound)
-            c7 = np.int64(s7 < bound)
-            v0 += c0
-            v1 += c1
-            v2 += c2
-            v3 += c3
-            v4 += c4
-            v5 += c5
-            v6 += c6
-            v7 += c7
-            count = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7
-            total += count * bound
-            if grad is not None:
-                grad[row, j] = count * scale
-        run_start = max(run_start, run_stop + 1)
+    total, v0, v1, v2, v3, v4, v5, v6, v7 = _scan_eight(
+        x,
+        offset,
+        sorted_scores[0],
+        sorted_scores[1] if n_targets > 1 else inf,
+        sorted_scores[2] if n_targets > 2 else inf,
+        sorted_scores[3] if n_targets > 3 else inf,
+        sorted_scores[4] if n_targets > 4 else inf,
+        sorted_scores[5] if n_targets > 5 else inf,
+        sorted_scores[6] if n_targets > 6 else inf,
+        sorted_scores[7] if n_targets > 7 else inf,
+        grad,
+        row,
+        scale,
+    )
     violations[0] = v0
     violations[1] = v1
     violations[2] = v2
@@ -227,19 +247,187 @@ def _small_row_sum(
     violations[5] = v5
     violations[6] = v6
     violations[7] = v7
+    for k in range(n_targets):
+        if k > 0 and classes[k] == classes[k - 1]:
+            continue
+        bound = np.float64(x[classes[k]]) + offset
+        count = lower_bound(sorted_scores, 0, n_targets, bound)
+        total -= count * bound
+        for p in range(count):
+            violations[p] -= 1
     for p in range(n_targets):
         total -= sorted_scores[p] * violations[p]
     return total
 
 
-@cpu_kernel()
-def _general_row_sum(
-    x, classes, n_targets, sorted_scores, centre, margin, violations, grad, row, scale
-):
-    """Row sum for any row: binary-search counts and a histogram of them.
+# Not inlined: an inlined body would take its caller's fastmath flags, and
+# without reassociation LLVM does not vectorise the sum.
+@cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)
+def _scan_eight(x, offset, s0, s1, s2, s3, s4, s5, s6, s7, grad, row, scale):
+    """Branch-free counts against eight sorted slots (unused ones +inf, never
+    below a bound), written out so that LLVM vectorises the loop over classes
+    with the eight violation counters in registers. Returns
+    ``(sum_j count_j * bound_j, violations_0, ..., violations_7)``."""
+    v0 = v1 = v2 = v3 = v4 = v5 = v6 = v7 = 0
+    total = 0.0
+    for j in range(x.shape[0]):
+        bound = np.float64(x[j]) + offset
+        c0 = np.int64(s0 < bound)
+        c1 = np.int64(s1 < bound)
+        c2 = np.int64(s2 < bound)
+        c3 = np.int64(s3 < bound)
+        c4 = np.int64(s4 < bound)
+        c5 = np.int64(s5 < bound)
+        c6 = np.int64(s6 < bound)
+        c7 = np.int64(s7 < bound)
+        v0 += c0
+        v1 += c1
+        v2 += c2
+        v3 += c3
+        v4 += c4
+        v5 += c5
+        v6 += c6
+        v7 += c7
+        count = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7
+        total += count * bound
+        if grad is not None:
+            grad[row, j] = count * scale
+    return total, v0, v1, v2, v3, v4, v5, v6, v7
 
-    Each class's term is taken only where its count is positive, so infinite
-    scores give the exact sum (the NaN rule is the caller's).
+
+@cpu_kernel(inline="always")
+def _counted_row_sum(
+    x,
+    classes,
+    n_targets,
+    sorted_scores,
+    offset,
+    violations,
+    buckets,
+    counts,
+    grad,
+    row,
+    scale,
+):
+    """Row sum for finite target scores and more than SMALL_TARGETS targets.
+
+    Every class's count goes to ``counts``; a histogram of them, less the
+    target classes, gives the violations. Non-finite scores make the result
+    non-finite, as in :func:`_small_row_sum`.
+    """
+    if n_targets <= LINEAR_TARGETS:
+        sorted_scores[n_targets:LINEAR_TARGETS] = np.inf
+        total = _linear_counts(x, offset, sorted_scores, counts, grad, row, scale)
+    else:
+        total = _bucketed_counts(
+            x, offset, sorted_scores, n_targets, buckets, counts, grad, row, scale
+        )
+    violations[: n_targets + 1] = 0
+    for j in range(x.shape[0]):
+        violations[counts[j]] += 1
+    for k in range(n_targets):
+        if k > 0 and classes[k] == classes[k - 1]:
+            continue
+        count = counts[classes[k]]
+        violations[count] -= 1
+        total -= count * (np.float64(x[classes[k]]) + offset)
+    return total - _violations_from_histogram(violations, sorted_scores, n_targets)
+
+
+@cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)  # not inlined: see _scan_eight
+def _linear_counts(x, offset, padded_scores, counts, grad, row, scale):
+    """Counts against LINEAR_TARGETS sorted slots padded with +inf; returns
+    sum_j count_j * bound_j. A fixed slot count lets LLVM unroll the inner
+    loop and vectorise across classes."""
+    total = 0.0
+    for j in range(x.shape[0]):
+        bound = np.float64(x[j]) + offset
+        count = 0
+        for p in range(LINEAR_TARGETS):
+            count += np.int64(padded_scores[p] < bound)
+        counts[j] = count
+        total += count * bound
+        if grad is not None:
+            grad[row, j] = count * scale
+    return total
+
+
+@cpu_kernel(inline="always")
+def _bucketed_counts(
+    x, offset, sorted_scores, n_targets, buckets, counts, grad, row, scale
+):
+    """Counts located through an equal-width grid over the target scores.
+
+    ``_bucket_of`` is monotone, so a target in a lower bucket than a bound is
+    below it and one in a higher bucket is not: only the bound's own bucket
+    (about one target) needs a search. ``buckets[k]`` is the number of targets
+    in buckets below k. Returns sum_j count_j * bound_j.
+    """
+    n_buckets = BUCKETS_PER_TARGET * n_targets
+    low = sorted_scores[0]
+    spread = sorted_scores[n_targets - 1] - low
+    inverse_width = n_buckets / spread if spread > 0.0 else 0.0
+    k = 0
+    for p in range(n_targets):
+        key = _bucket_of(sorted_scores[p], low, inverse_width, n_buckets)
+        while k <= key:
+            buckets[k] = p
+            k += 1
+    while k < n_buckets + 3:
+        buckets[k] = n_targets
+        k += 1
+    total = 0.0
+    for j in range(x.shape[0]):
+        bound = np.float64(x[j]) + offset
+        key = _bucket_of(bound, low, inverse_width, n_buckets)
+        count = lower_bound(sorted_scores, buckets[key], buckets[key + 1], bound)
+        counts[j] = count
+        total += count * bound
+        if grad is not None:
+            grad[row, j] = count * scale
+    return total
+
+
+@cpu_kernel(inline="always")
+def _bucket_of(value, low, inverse_width, n_buckets):
+    """Grid bucket in [0, n_buckets + 1] of a value, monotone in the value;
+    NaN goes to bucket 0. No add after the multiply: nothing can be fused
+    into an FMA in one caller and not in another."""
+    position = (value - low) * inverse_width
+    position = position if position > -1.0 else -1.0
+    position = position if position < n_buckets else np.float64(n_buckets)
+    return np.int64(position) + 1
+
+
+@cpu_kernel(inline="always")
+def _violations_from_histogram(violations, sorted_scores, n_targets):
+    """Turn a histogram of counts into violations per sorted position, in
+    place; return sum_p sorted_score_p * violations_p.
+
+    A position p is violated by every non-target whose count exceeds p.
+    Positions nobody violates are skipped, so a +inf target score never
+    meets a zero count.
+    """
+    above = 0
+    weighted = 0.0
+    for p in range(n_targets, -1, -1):
+        here = violations[p]
+        violations[p] = above
+        above += here
+        if p < n_targets and violations[p] > 0:
+            weighted += sorted_scores[p] * violations[p]
+    return weighted
+
+
+@cpu_kernel()
+def _exact_row_sum(
+    x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
+):
+    """Row sum for any row, walking the non-targets alone.
+
+    The non-targets are the runs between consecutive sorted target classes.
+    A class's term is added only where its count is positive, so infinite
+    scores give the exact sum; the NaN rule is the caller's.
     """
     n_classes = x.shape[0]
     violations[: n_targets + 1] = 0
@@ -248,24 +436,15 @@ def _general_row_sum(
     for k in range(n_targets + 1):
         run_stop = classes[k] if k < n_targets else n_classes
         for j in range(run_start, run_stop):
-            bound = (np.float64(x[j]) - centre) + margin
-            count = count_below(sorted_scores, n_targets, bound)
+            bound = np.float64(x[j]) + offset
+            count = lower_bound(sorted_scores, 0, n_targets, bound)
             violations[count] += 1
             if count > 0:
                 total += count * bound
             if grad is not None:
                 grad[row, j] = count * scale
         run_start = max(run_start, run_stop + 1)
-    # violations[p] <- number of non-targets whose count exceeds p, i.e. that
-    # violate sorted position p; the sorted scores' share of the sum goes with it.
-    above = 0
-    for p in range(n_targets, -1, -1):
-        here = violations[p]
-        violations[p] = above
-        above += here
-        if p < n_targets and violations[p] > 0:
-            total -= sorted_scores[p] * violations[p]
-    return total
+    return total - _violations_from_histogram(violations, sorted_scores, n_targets)
 
 
 @cpu_kernel()
@@ -273,8 +452,8 @@ def _has_undefined_pair(x, sorted_classes, n_targets):
     """Whether some pair term ``margin - x[t] + x[j]`` is NaN.
 
     That happens when either score is NaN, or both are the same infinity.
-    Only called for rows that hold a non-finite score, and only once the row
-    is known to have a target and a non-target.
+    Only called for rows that hold a non-finite score, once the row is known
+    to have a target and a non-target.
     """
     target_nan = False
     target_pos_inf = False
@@ -290,7 +469,7 @@ def _has_undefined_pair(x, sorted_classes, n_targets):
         value = x[j]
         if math.isfinite(value):
             continue
-        position = count_below(sorted_classes, n_targets, j)
+        position = lower_bound(sorted_classes, 0, n_targets, j)
         if position < n_targets and sorted_classes[position] == j:
             continue  # j is a target
         if value != value:

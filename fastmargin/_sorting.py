@@ -1,7 +1,7 @@
-"""Allocation-free sorting and searching on a prefix of a scratch array.
+"""Allocation-free sorting and searching inside scratch arrays.
 
 The kernels sort a handful of values per row inside a parallel loop, so these
-routines work in place on ``values[:count]`` and never allocate (numba's own
+routines work in place on part of an array and never allocate (numba's own
 ``ndarray.sort`` builds a work stack on the heap).
 """
 
@@ -9,9 +9,11 @@ from ._numba_options import cpu_kernel
 
 # Below this length insertion sort beats heapsort (few, cache-resident items).
 _INSERTION_SORT_MAX = 16
+# Up to this many items a linear count beats binary search.
+_LINEAR_SEARCH_MAX = 8
 
 
-@cpu_kernel()
+@cpu_kernel(inline="always")
 def sort_prefix(values, count):
     """Sort ``values[:count]`` ascending, in place.
 
@@ -35,7 +37,7 @@ def sort_prefix(values, count):
         _sift_down(values, 0, end)
 
 
-@cpu_kernel()
+@cpu_kernel(inline="always")
 def _sift_down(values, root, end):
     item = values[root]
     while True:
@@ -51,21 +53,25 @@ def _sift_down(values, root, end):
     values[root] = item
 
 
-@cpu_kernel()
-def count_below(sorted_values, count, bound):
-    """Number of items of the sorted ``sorted_values[:count]`` below ``bound``.
+@cpu_kernel(inline="always")
+def lower_bound(sorted_values, start, stop, bound):
+    """First position in the sorted ``sorted_values[start:stop]`` whose item is
+    not below ``bound`` (``np.searchsorted(..., side="left")``, offset by
+    ``start``).
 
-    Branch-free binary search: the loop runs ``ceil(log2(count))`` times
-    whatever the data, and the conditional update compiles to a select, so
-    unpredictable comparisons cost no branch mispredictions.
+    Short ranges are counted linearly: the loop length is fixed per call, so
+    it costs no branch mispredictions. Longer ranges use binary search. A NaN
+    bound gives ``start``.
     """
-    if count == 0:
-        return 0
-    base = 0
-    remaining = count
-    while remaining > 1:
-        half = remaining >> 1
-        if sorted_values[base + half] < bound:
-            base += half
-        remaining -= half
-    return base + (sorted_values[base] < bound)
+    if stop - start <= _LINEAR_SEARCH_MAX:
+        position = start
+        for i in range(start, stop):
+            position += sorted_values[i] < bound
+        return position
+    while start < stop:
+        middle = (start + stop) >> 1
+        if sorted_values[middle] < bound:
+            start = middle + 1
+        else:
+            stop = middle
+    return start
