@@ -46,7 +46,7 @@ import numba
 import numpy as np
 
 from ._numba_options import VECTOR_REDUCTION_FASTMATH, cpu_kernel
-from ._sorting import lower_bound, sort_prefix
+from ._sorting import lower_bound, sort_eight, sort_prefix
 
 # Largest T for the eight-counter scan (its comparisons are written out).
 SMALL_TARGETS = 8
@@ -55,6 +55,8 @@ LINEAR_TARGETS = 32
 # Grid buckets per target score for larger T: most buckets hold no score, so
 # the search inside the bound's bucket rarely has anything to do.
 BUCKETS_PER_TARGET = 8
+# Pads the sorted target classes of small rows (sorts after every index).
+_LARGEST_INDEX = np.iinfo(np.int64).max
 
 
 @cpu_kernel(parallel=True)
@@ -75,7 +77,7 @@ def ranking_rows(scores, targets, margin, loss, bad_entry, grad, grad_scale, n_c
     width = targets.shape[1]
     n_chunks = min(n_rows, n_chunks)
     slots = max(width, LINEAR_TARGETS) + 1
-    all_classes = np.empty((n_chunks, max(width, 1)), np.int64)
+    all_classes = np.empty((n_chunks, max(width, SMALL_TARGETS)), np.int64)
     all_sorted_scores = np.empty((n_chunks, slots), np.float64)
     all_violations = np.empty((n_chunks, slots), np.int64)
     all_buckets = np.empty((n_chunks, BUCKETS_PER_TARGET * width + 3), np.int64)
@@ -131,7 +133,11 @@ def _ranking_row(
         classes[n_targets] = label
         n_targets += 1
 
-    sort_prefix(classes, n_targets)
+    small = n_targets <= SMALL_TARGETS
+    if small:
+        sort_eight(classes, n_targets, _LARGEST_INDEX)
+    else:
+        sort_prefix(classes, n_targets)
     n_distinct = 0
     for k in range(n_targets):
         n_distinct += k == 0 or classes[k] != classes[k - 1]
@@ -147,7 +153,10 @@ def _ranking_row(
         value = np.float64(x[classes[k]])
         sorted_scores[k] = value
         targets_finite &= math.isfinite(value)
-    sort_prefix(sorted_scores, n_targets)
+    if small:
+        sort_eight(sorted_scores, n_targets, np.inf)
+    else:
+        sort_prefix(sorted_scores, n_targets)
     # Scores are centred on a target score so that a large common offset does
     # not cancel in the sums. A class's bound is x[j] + (margin - centre): one
     # addition, so every place that computes it gets the same bound and count.
@@ -158,7 +167,7 @@ def _ranking_row(
     scale = grad_scale[row] if grad is not None else 0.0
 
     row_sum = np.nan
-    if targets_finite and n_targets <= SMALL_TARGETS:
+    if targets_finite and small:
         row_sum = _small_row_sum(
             x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
         )
@@ -219,22 +228,22 @@ def _small_row_sum(
 ):
     """Row sum for finite target scores and at most SMALL_TARGETS targets.
 
-    The scan treats every class as a non-target; the target classes are taken
-    back out here. A non-finite score makes the result non-finite (0 * inf or
-    inf), which sends the row to the exact path.
+    ``sorted_scores[n_targets:8]`` hold +inf. The scan treats every class as
+    a non-target; the target classes are taken back out here. A non-finite
+    score makes the result non-finite (0 * inf or inf), which sends the row to
+    the exact path.
     """
-    inf = np.inf
     total, v0, v1, v2, v3, v4, v5, v6, v7 = _scan_eight(
         x,
         offset,
         sorted_scores[0],
-        sorted_scores[1] if n_targets > 1 else inf,
-        sorted_scores[2] if n_targets > 2 else inf,
-        sorted_scores[3] if n_targets > 3 else inf,
-        sorted_scores[4] if n_targets > 4 else inf,
-        sorted_scores[5] if n_targets > 5 else inf,
-        sorted_scores[6] if n_targets > 6 else inf,
-        sorted_scores[7] if n_targets > 7 else inf,
+        sorted_scores[1],
+        sorted_scores[2],
+        sorted_scores[3],
+        sorted_scores[4],
+        sorted_scores[5],
+        sorted_scores[6],
+        sorted_scores[7],
         grad,
         row,
         scale,
@@ -253,8 +262,8 @@ def _small_row_sum(
         bound = np.float64(x[classes[k]]) + offset
         count = lower_bound(sorted_scores, 0, n_targets, bound)
         total -= count * bound
-        for p in range(count):
-            violations[p] -= 1
+        for p in range(SMALL_TARGETS):  # fixed length: no branch on count
+            violations[p] -= p < count
     for p in range(n_targets):
         total -= sorted_scores[p] * violations[p]
     return total

@@ -5,12 +5,41 @@ routines work in place on part of an array and never allocate (numba's own
 ``ndarray.sort`` builds a work stack on the heap).
 """
 
+import numba
+
 from ._numba_options import cpu_kernel
 
 # Below this length insertion sort beats heapsort (few, cache-resident items).
 _INSERTION_SORT_MAX = 16
 # Up to this many items a linear count beats binary search.
 _LINEAR_SEARCH_MAX = 8
+
+
+# Batcher's 19-comparator network: sorts any 8 values with no data-dependent
+# branch (each step is a min and a max).
+_NETWORK_8 = (
+    (0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7), (1, 2), (5, 6),
+    (0, 4), (3, 7), (1, 5), (2, 6), (1, 4), (3, 6), (2, 4), (3, 5), (3, 4),
+)  # fmt: skip
+
+
+@cpu_kernel(inline="always")
+def sort_eight(values, count, padding):
+    """Sort ``values[:count]`` ascending for ``count <= 8``, in place.
+
+    ``values[count:8]`` are overwritten with ``padding``, which must not sort
+    below any value (the largest integer, or +inf), and stay there. A
+    branch-free network: for a handful of items it beats insertion sort,
+    whose every comparison is a coin toss for the branch predictor. With NaN
+    among the values the order is unspecified, but accesses stay in
+    ``values[:8]``.
+    """
+    values[count:8] = padding
+    for pair in numba.literal_unroll(_NETWORK_8):
+        low = values[pair[0]]
+        high = values[pair[1]]
+        values[pair[0]] = min(low, high)
+        values[pair[1]] = max(low, high)
 
 
 @cpu_kernel(inline="always")

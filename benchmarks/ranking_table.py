@@ -1,0 +1,93 @@
+"""The README's performance table for the ranking loss, measured here and now.
+
+Fused loss + gradient of ``fastmargin.multilabel_margin_loss_and_grad`` on
+float32 scores with PyTorch-layout (N, C) int64 targets, against
+``torch.nn.functional.multilabel_margin_loss`` forward + backward on the same
+arrays, in one run. Both are warmed up first (JIT compilation is never
+timed); then rounds alternate between the two so that a noisy neighbour on a
+shared machine hits both alike, and each figure is the median over rounds.
+The memory floor is the bytes that must move (scores read, gradient written,
+used target entries read) over the copy bandwidth that ``np.copyto``
+reaches, counting read and written bytes.
+
+Run: ``python benchmarks/ranking_table.py [--rounds 7]``; prints Markdown.
+"""
+
+import argparse
+import os
+import platform
+import time
+
+import numba
+import numpy as np
+
+from fastmargin._bench import (
+    copy_bandwidth,
+    fastmargin_ranking_call,
+    make_batch,
+    ranking_floor_bytes,
+    torch_ranking_call,
+)
+
+# (N, C, targets per row, required speed-up over PyTorch, required floor ratio)
+CASES = [
+    (4096, 1000, 5, 40, 2.0),
+    (4096, 100, 5, 25, None),
+    (1024, 10000, 20, 80, None),
+    (256, 10000, 500, 300, None),
+]
+
+
+def _timed(call):
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def measure(n_rows, n_classes, n_targets, rounds, bandwidth):
+    scores, targets = make_batch(n_rows, n_classes, n_targets, dtype=np.float32)
+    fast = fastmargin_ranking_call(scores, targets)
+    torch_call = torch_ranking_call(scores, targets)
+    fast()  # compile and warm up
+    torch_call()
+    fast_times, torch_times = [], []
+    for _ in range(rounds):
+        # Several fastmargin calls per PyTorch call: it is far quicker.
+        fast_times.extend(_timed(fast) for _ in range(5))
+        torch_times.append(_timed(torch_call))
+    fast_median = float(np.median(fast_times))
+    torch_median = float(np.median(torch_times))
+    floor = ranking_floor_bytes(scores, targets) / bandwidth
+    return fast_median, torch_median, floor
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    bandwidth = copy_bandwidth()
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, numba {numba.__version__} with "
+        f"{numba.get_num_threads()} threads; np.copyto bandwidth "
+        f"{bandwidth / 1e9:.1f} GB/s (read + write)\n"
+    )
+    print(
+        "| N x C | targets | fastmargin (ms) | PyTorch (ms) | speed-up (goal) "
+        "| floor (ms) | x floor (goal) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for n_rows, n_classes, n_targets, speedup_goal, floor_goal in CASES:
+        fast, torch_time, floor = measure(
+            n_rows, n_classes, n_targets, args.rounds, bandwidth
+        )
+        floor_goal_text = f" (<= {floor_goal})" if floor_goal else ""
+        print(
+            f"| {n_rows} x {n_classes} | {n_targets} | {fast * 1e3:.3f} "
+            f"| {torch_time * 1e3:.1f} | {torch_time / fast:.0f}x (>= {speedup_goal}x) "
+            f"| {floor * 1e3:.3f} | {fast / floor:.2f}{floor_goal_text} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Benchmark helpers shared by the CLI and the scripts in ``benchmarks/``.
+
+Data generation, warm timing, the memory floor, and PyTorch's reference
+call live here once, so every report measures the same thing the same way.
+"""
+
+import time
+
+import numpy as np
+
+from ._frontend import multilabel_margin_loss_and_grad
+
+
+def make_batch(n_rows, n_classes, n_targets, *, dtype=np.float32, layout="torch", seed=0):
+    """Random scores and targets with ``n_targets`` distinct labels per row.
+
+    Parameters
+    ----------
+    n_rows, n_classes, n_targets : int
+        Batch shape and labels per row (``n_targets <= n_classes``).
+    dtype : dtype, optional
+        Score dtype. Default float32.
+    layout : {"torch", "compact"}, optional
+        "torch": int64 targets of shape (N, C), -1 padded, as PyTorch wants;
+        "compact": shape (N, n_targets).
+    seed : int, optional
+        Seed of the generator.
+
+    Returns
+    -------
+    scores : ndarray, shape (N, C)
+    targets : ndarray of int64
+
+    Examples
+    --------
+    >>> scores, targets = make_batch(2, 5, 2, layout="torch")
+    >>> scores.shape, targets.shape, int((targets[0] >= 0).sum())
+    ((2, 5), (2, 5), 2)
+    """
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal((n_rows, n_classes)).astype(dtype)
+    # The first n_targets of a random permutation: distinct labels per row.
+    labels = np.argsort(rng.random((n_rows, n_classes)), axis=1)[:, :n_targets]
+    if layout == "compact":
+        return scores, labels.astype(np.int64)
+    if layout != "torch":
+        raise ValueError(f'layout must be "torch" or "compact", got {layout!r}')
+    targets = np.full((n_rows, n_classes), -1, dtype=np.int64)
+    targets[:, :n_targets] = labels
+    return scores, targets
+
+
+def best_and_median(function, *, repeat=7, warmup=1):
+    """Call ``function`` ``warmup`` times untimed, then time ``repeat`` calls.
+
+    Returns ``(best, median)`` in seconds. The warm-up keeps JIT compilation
+    out of the figures.
+    """
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times), float(np.median(times))
+
+
+def copy_bandwidth(n_bytes=256 * 2**20, repeat=5):
+    """Measured memory bandwidth of ``np.copyto`` in bytes per second,
+    counting the bytes read and the bytes written."""
+    source = np.ones(n_bytes // 8)
+    destination = np.empty_like(source)
+    best, _ = best_and_median(lambda: np.copyto(destination, source), repeat=repeat)
+    return 2 * source.nbytes / best
+
+
+def ranking_floor_bytes(scores, targets):
+    """Bytes the fused ranking loss + gradient must move: the scores read,
+    the gradient written and the used target entries (plus each row's -1)."""
+    used = int(np.minimum((targets >= 0).sum(axis=1) + 1, targets.shape[1]).sum())
+    return 2 * scores.nbytes + used * targets.itemsize
+
+
+def fastmargin_ranking_call(scores, targets):
+    """The timed fastmargin call: fused loss and gradient, mean reduction."""
+    return lambda: multilabel_margin_loss_and_grad(scores, targets)
+
+
+def torch_ranking_call(scores, targets):
+    """PyTorch's forward + backward of ``multilabel_margin_loss``, or None
+    when PyTorch is not installed. Targets must be in PyTorch's layout."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    leaf = torch.tensor(scores, requires_grad=True)
+    torch_targets = torch.from_numpy(targets)
+
+    def call():
+        leaf.grad = None
+        torch.nn.functional.multilabel_margin_loss(leaf, torch_targets).backward()
+
+    return call
