@@ -1,0 +1,176 @@
+"""Parity with ``torch.nn.functional.multilabel_margin_loss``, forward and backward.
+
+PyTorch takes targets of shape (N, C) (or (C,) for a 1-D input), int64, each
+row read up to its first -1; unlike fastmargin it range-checks the padding
+too, so the padding drawn here stays in [-1, C).
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import naive
+from fastmargin import (
+    multilabel_margin_loss,
+    multilabel_margin_loss_and_grad,
+    multilabel_margin_loss_grad,
+)
+
+REDUCTIONS = ("none", "mean", "sum")
+TOLERANCES = {
+    np.float64: dict(rtol=1e-10, atol=1e-14),
+    np.float32: dict(rtol=1e-5, atol=1e-6),
+}
+
+
+def pytorch_layout_targets(rng, n_rows, n_classes):
+    """(N, C) int64 targets: full rows, empty rows, duplicates, valid padding."""
+    target = np.empty((n_rows, n_classes), dtype=np.int64)
+    for row in range(n_rows):
+        kind = row % 5
+        if kind == 0:  # empty row
+            n_used = 0
+        elif kind == 1:  # every class a target, in random order
+            n_used = n_classes
+        else:
+            n_used = int(rng.integers(1, n_classes + 1))
+        if kind == 1:
+            used = rng.permutation(n_classes)
+        elif kind == 4:  # duplicates, often several
+            used = rng.integers(0, max(1, n_classes // 3), size=n_used)
+        else:
+            used = rng.integers(0, n_classes, size=n_used)
+        target[row, :n_used] = used
+        if n_used < n_classes:
+            target[row, n_used] = -1
+            # Padding: anything PyTorch accepts, never read by either side.
+            target[row, n_used + 1 :] = rng.integers(-1, n_classes, size=n_classes - n_used - 1)
+    return target
+
+
+def torch_loss_and_grad(scores, target, reduction, grad_output=None):
+    x = torch.tensor(scores, requires_grad=True)
+    loss = F.multilabel_margin_loss(x, torch.from_numpy(target), reduction=reduction)
+    if grad_output is None:
+        loss.backward(torch.ones_like(loss))
+    else:
+        loss.backward(torch.as_tensor(grad_output, dtype=x.dtype))
+    return loss.detach().numpy(), x.grad.numpy()
+
+
+def assert_matches_torch(scores, target, reduction, grad_output=None):
+    loss, grad = multilabel_margin_loss_and_grad(
+        scores, target, reduction=reduction, grad_output=grad_output
+    )
+    expected_loss, expected_grad = torch_loss_and_grad(scores, target, reduction, grad_output)
+    tol = TOLERANCES[scores.dtype.type]
+    assert np.shape(loss) == expected_loss.shape
+    assert np.asarray(loss).dtype == expected_loss.dtype
+    np.testing.assert_allclose(loss, expected_loss, **tol)
+    assert grad.shape == expected_grad.shape
+    assert grad.dtype == expected_grad.dtype
+    np.testing.assert_allclose(grad, expected_grad, **tol)
+    return loss, grad
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_and_backward_match_torch(dtype, reduction, seed):
+    rng = np.random.default_rng(seed)
+    n_rows, n_classes = [(1, 1), (7, 3), (16, 10), (33, 40)][seed]
+    scores = (rng.standard_normal((n_rows, n_classes)) * 1.5).astype(dtype)
+    target = pytorch_layout_targets(rng, n_rows, n_classes)
+    grad_output = rng.standard_normal(n_rows) if reduction == "none" else None
+    assert_matches_torch(scores, target, reduction, grad_output)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scalar_grad_output_matches_torch(dtype, reduction):
+    rng = np.random.default_rng(11)
+    scores = rng.standard_normal((9, 12)).astype(dtype)
+    target = pytorch_layout_targets(rng, 9, 12)
+    assert_matches_torch(scores, target, reduction, grad_output=-2.75)
+
+
+def test_many_targets_match_torch():
+    # Rows with 9..40 targets exercise the general (binary-search) path.
+    rng = np.random.default_rng(5)
+    n_rows, n_classes = 12, 48
+    scores = rng.standard_normal((n_rows, n_classes))
+    target = np.full((n_rows, n_classes), -1, dtype=np.int64)
+    for row in range(n_rows):
+        n_used = 9 + 3 * row
+        target[row, :n_used] = rng.choice(n_classes, size=n_used, replace=False)
+    for reduction in REDUCTIONS:
+        assert_matches_torch(scores, target, reduction)
+        assert_matches_torch(scores.astype(np.float32), target, reduction)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_dimensional_input_matches_torch(dtype, reduction):
+    rng = np.random.default_rng(3)
+    scores = rng.standard_normal(10).astype(dtype)
+    target = np.array([4, 1, 4, 7, -1, 2, 9, -1, 0, 3])
+    grad_output = np.float64(1.75) if reduction == "none" else None
+    loss, grad = assert_matches_torch(scores, target, reduction, grad_output)
+    assert np.shape(loss) == ()
+    assert grad.shape == (10,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_duplicates_match_torch_and_count_each_time(dtype):
+    scores = np.array([[0.5, 0.25, -0.5, 1.0], [0.0, 0.75, 0.5, -0.25]], dtype=dtype)
+    once = np.array([[2, -1, -1, -1], [1, 3, -1, -1]])
+    thrice = np.array([[2, 2, 2, -1], [1, 3, 1, 3]])
+    loss_once, grad_once = assert_matches_torch(scores, once, "none")
+    loss_thrice, grad_thrice = assert_matches_torch(scores, thrice, "none")
+    # Row 0 lists target 2 three times: three times the loss and gradient.
+    np.testing.assert_allclose(loss_thrice[0], 3 * loss_once[0], rtol=1e-6)
+    np.testing.assert_allclose(grad_thrice[0], 3 * grad_once[0], rtol=1e-6)
+    np.testing.assert_allclose(loss_thrice[1], 2 * loss_once[1], rtol=1e-6)
+    assert loss_once[0] > 0
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_int32_and_compact_targets_equal_pytorch_layout(reduction):
+    rng = np.random.default_rng(8)
+    n_rows, n_classes = 20, 30
+    scores = rng.standard_normal((n_rows, n_classes)).astype(np.float32)
+    # Up to 6 targets per row (some rows none, some duplicated), padded to C.
+    n_used = rng.integers(0, 7, size=n_rows)
+    n_used[:2] = 0, 6
+    padded = rng.integers(-1, n_classes, size=(n_rows, n_classes))
+    for row in range(n_rows):
+        padded[row, : n_used[row]] = rng.integers(0, n_classes // 2, size=n_used[row])
+        padded[row, n_used[row]] = -1
+    assert all(len(naive.used_targets(padded[row])) == n_used[row] for row in range(n_rows))
+    width = int(n_used.max())
+    # Compact (N, K): the used entries, -1 where a row is shorter.
+    compact = np.full((n_rows, width), -1, dtype=np.int64)
+    for row in range(n_rows):
+        compact[row, : n_used[row]] = padded[row, : n_used[row]]
+    grad_output = rng.standard_normal(n_rows) if reduction == "none" else 0.5
+
+    expected = multilabel_margin_loss_and_grad(
+        scores, padded, reduction=reduction, grad_output=grad_output
+    )
+    assert_matches_torch(scores, padded, reduction, grad_output)
+    for target in (padded.astype(np.int32), compact, compact.astype(np.int32)):
+        loss, grad = multilabel_margin_loss_and_grad(
+            scores, target, reduction=reduction, grad_output=grad_output
+        )
+        assert np.array_equal(loss, expected[0])
+        assert np.array_equal(grad, expected[1])
+        assert np.array_equal(
+            multilabel_margin_loss(scores, target, reduction=reduction), expected[0]
+        )
+        assert np.array_equal(
+            multilabel_margin_loss_grad(
+                scores, target, reduction=reduction, grad_output=grad_output
+            ),
+            expected[1],
+        )
