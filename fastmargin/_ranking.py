@@ -22,8 +22,8 @@ depends on T:
 
 - T <= 8: eight branch-free comparisons, vectorised across classes, with the
   eight ``violations`` counters kept in registers;
-- T <= 32: 32 branch-free comparisons, vectorised; counts go through a
-  histogram;
+- T <= 32: 16, 24 or 32 branch-free comparisons, vectorised; counts go
+  through a histogram;
 - larger T: the bound's bucket in an equal-width grid over the target scores
   locates it in O(1), a search inside the bucket finishes it.
 
@@ -191,6 +191,12 @@ def _ranking_row(
         )
         if _has_undefined_pair(x, classes, n_targets):
             row_sum = np.nan
+    # The sorted formulation subtracts large sums; where no pair is violated
+    # (violations[0] counts the non-targets violating anything) that could
+    # leave a rounding residue instead of exactly 0, and never may a sum of
+    # hinges come out negative.
+    if row_sum == row_sum and (violations[0] == 0 or row_sum < 0.0):
+        row_sum = 0.0
 
     if grad is not None:
         if row_sum != row_sum:
@@ -326,7 +332,12 @@ def _counted_row_sum(
     """
     if n_targets <= LINEAR_TARGETS:
         sorted_scores[n_targets:LINEAR_TARGETS] = np.inf
-        total = _linear_counts(x, offset, sorted_scores, counts, grad, row, scale)
+        if n_targets <= 16:
+            total = _linear_counts_16(x, offset, sorted_scores, counts, grad, row, scale)
+        elif n_targets <= 24:
+            total = _linear_counts_24(x, offset, sorted_scores, counts, grad, row, scale)
+        else:
+            total = _linear_counts_32(x, offset, sorted_scores, counts, grad, row, scale)
     else:
         total = _bucketed_counts(
             x, offset, sorted_scores, n_targets, buckets, counts, grad, row, scale
@@ -343,22 +354,36 @@ def _counted_row_sum(
     return total - _violations_from_histogram(violations, sorted_scores, n_targets)
 
 
-@cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)  # not inlined: see _scan_eight
-def _linear_counts(x, offset, padded_scores, counts, grad, row, scale):
-    """Counts against LINEAR_TARGETS sorted slots padded with +inf; returns
-    sum_j count_j * bound_j. A fixed slot count lets LLVM unroll the inner
-    loop and vectorise across classes."""
-    total = 0.0
-    for j in range(x.shape[0]):
-        bound = np.float64(x[j]) + offset
-        count = 0
-        for p in range(LINEAR_TARGETS):
-            count += np.int64(padded_scores[p] < bound)
-        counts[j] = count
-        total += count * bound
-        if grad is not None:
-            grad[row, j] = count * scale
-    return total
+def _make_linear_counts(n_slots):
+    """Build the vectorised linear count against ``n_slots`` sorted slots.
+
+    The slot count is a compile-time constant of each built kernel, so LLVM
+    unrolls the inner loop and vectorises across classes; rows use the
+    smallest kernel that holds their targets.
+    """
+
+    @cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)  # not inlined: see _scan_eight
+    def linear_counts(x, offset, padded_scores, counts, grad, row, scale):
+        """Each class's count against ``padded_scores[:n_slots]`` (sorted,
+        padded with +inf) into ``counts``; returns sum_j count_j * bound_j."""
+        total = 0.0
+        for j in range(x.shape[0]):
+            bound = np.float64(x[j]) + offset
+            count = 0
+            for p in range(n_slots):
+                count += np.int64(padded_scores[p] < bound)
+            counts[j] = count
+            total += count * bound
+            if grad is not None:
+                grad[row, j] = count * scale
+        return total
+
+    return linear_counts
+
+
+_linear_counts_16 = _make_linear_counts(16)
+_linear_counts_24 = _make_linear_counts(24)
+_linear_counts_32 = _make_linear_counts(LINEAR_TARGETS)
 
 
 @cpu_kernel(inline="always")
