@@ -270,7 +270,7 @@ multilabel_margin_loss_grad.__doc__ = (
     >>> from fastmargin import multilabel_margin_loss_grad
     >>> scores = np.array([[0.1, 0.2, 0.4, 0.8]])
     >>> multilabel_margin_loss_grad(scores, np.array([[3, 0, -1, 1]]))
-    array([[-0.5 ,  0.5 ,  0.5 , -0.5 ]])
+    array([[-0.5,  0.5,  0.5, -0.5]])
 """
 )
 
