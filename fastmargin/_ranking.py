@@ -6,15 +6,20 @@ For one row with scores ``x`` (C classes) and used targets ``t_1..t_T``::
     loss = sum over k, over classes j not among the targets, of
            max(0, margin - x[t_k] + x[j]), divided by C
 
-A non-target j violates exactly the targets whose score is below its
-``bound = x[j] + margin``. With the T target scores sorted, j's ``count`` of
-violated targets is a search among them; its gradient is ``count / C``, and
-its share of the loss is ``count * bound`` minus the scores of the targets it
-violates. Counting, for each sorted target position p, the non-targets that
+Which pairs are violated is decided as PyTorch decides it, in the scores'
+dtype: ``(margin - x[t]) + x[j] > 0``. Rounding keeps the sign of a sum, and
+``margin - x[t]`` is the exact negation of ``x[t] - margin``, so that is
+exactly ``x[j] > threshold_t`` with ``threshold_t = x[t] - margin`` rounded
+once in the scores' dtype. Thresholds are monotone in the target scores, so
+with the targets sorted, j's ``count`` of violated targets is the number of
+thresholds below ``x[j]``; its gradient is ``count / C``, and its share of
+the loss is ``count * (x[j] + margin)`` minus the scores of the targets it
+violates. Counting, for each sorted target position p, the classes that
 violate it (``violations[p]``) gives every target's gradient,
-``-violations[p] / C``, and the row's sum::
+``-violations[p] / C``, and the row's sum (in float64, centred on a target
+score so that a common offset cancels before the sums)::
 
-    sum_j count_j * bound_j  -  sum_p sorted_score_p * violations_p
+    sum_j count_j * (x[j] + margin)  -  sum_p x[t_p] * violations_p
 
 Per row that is O(C log T + T log T) work instead of PyTorch's O(T * C), one
 read of the scores and one write of the gradient. How a count is found
@@ -22,9 +27,10 @@ depends on T:
 
 - T <= 8: eight branch-free comparisons, vectorised across classes, with the
   eight ``violations`` counters kept in registers;
-- T <= 32: 16, 24 or 32 branch-free comparisons, vectorised; counts go
-  through a histogram;
-- larger T: the bound's bucket in an equal-width grid over the target scores
+- T <= 32: 16, 24 or 32 branch-free comparisons in the scores' own dtype
+  (eight float32 lanes to a vector), vectorised; counts go through a
+  histogram;
+- larger T: the class's bucket in an equal-width grid over the thresholds
   locates it in O(1), a search inside the bucket finishes it.
 
 The fast paths loop over every class, targets included, and take the targets
@@ -33,11 +39,11 @@ comes out non-finite to an exact path that walks the non-targets alone.
 
 Contract of the driver (the front end guarantees it, the kernels never
 re-check): ``scores`` is C-contiguous float32/float64 of shape (N, C) with
-N, C >= 1; ``targets`` is C-contiguous int32/int64 of shape (N, K); ``loss``
-is float64 (N,); ``bad_entry`` is int64 (N,); ``grad`` is None or a
-C-contiguous array shaped like ``scores``, and ``grad_scale`` is then float64
-(N,), the factor of row i's gradient (``grad_output[i] / C`` times the
-reduction's factor); ``n_chunks >= 1``.
+N, C >= 1; ``targets`` is C-contiguous int32/int64 of shape (N, K); ``margin``
+is a finite float; ``loss`` is float64 (N,); ``bad_entry`` is int64 (N,);
+``grad`` is None or a C-contiguous array shaped like ``scores``, and
+``grad_scale`` is then float64 (N,), the factor of row i's gradient
+(``grad_output[i] / C`` times the reduction's factor); ``n_chunks >= 1``.
 """
 
 import math
@@ -53,7 +59,7 @@ SMALL_TARGETS = 8
 # Largest T for the vectorised linear count, and its number of slots.
 LINEAR_TARGETS = 32
 # Grid buckets per target score for larger T: most buckets hold no score, so
-# the search inside the bound's bucket rarely has anything to do.
+# the search inside a score's bucket rarely has anything to do.
 BUCKETS_PER_TARGET = 8
 # Pads the sorted target classes of small rows (sorts after every index).
 _LARGEST_INDEX = np.iinfo(np.int64).max
@@ -79,52 +85,39 @@ def ranking_rows(scores, targets, margin, loss, bad_entry, grad, grad_scale, n_c
     slots = max(width, LINEAR_TARGETS) + 1
     all_classes = np.empty((n_chunks, max(width, SMALL_TARGETS)), np.int64)
     all_sorted_scores = np.empty((n_chunks, slots), np.float64)
+    all_thresholds = np.empty((n_chunks, slots), np.float64)
+    all_native_thresholds = np.empty((n_chunks, LINEAR_TARGETS), scores.dtype)
     all_violations = np.empty((n_chunks, slots), np.int64)
     all_buckets = np.empty((n_chunks, BUCKETS_PER_TARGET * width + 3), np.int64)
-    all_thresholds = np.empty((n_chunks, LINEAR_TARGETS), scores.dtype)
     all_counts = np.empty((n_chunks, n_classes), np.int32)
     for chunk in numba.prange(n_chunks):
-        classes = all_classes[chunk]
-        sorted_scores = all_sorted_scores[chunk]
-        violations = all_violations[chunk]
-        buckets = all_buckets[chunk]
-        thresholds = all_thresholds[chunk]
-        counts = all_counts[chunk]
+        scratch = (
+            all_classes[chunk],
+            all_sorted_scores[chunk],
+            all_thresholds[chunk],
+            all_native_thresholds[chunk],
+            all_violations[chunk],
+            all_buckets[chunk],
+            all_counts[chunk],
+        )
         for row in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
             bad_entry[row] = _ranking_row(
-                scores[row],
-                targets,
-                row,
-                margin,
-                loss,
-                grad,
-                grad_scale,
-                classes,
-                sorted_scores,
-                violations,
-                buckets,
-                thresholds,
-                counts,
+                scores[row], targets, row, margin, loss, grad, grad_scale, scratch
             )
 
 
 @cpu_kernel(inline="always")
-def _ranking_row(
-    x,
-    targets,
-    row,
-    margin,
-    loss,
-    grad,
-    grad_scale,
-    classes,
-    sorted_scores,
-    violations,
-    buckets,
-    thresholds,
-    counts,
-):
+def _ranking_row(x, targets, row, margin, loss, grad, grad_scale, scratch):
     """Compute one row; return the column of a bad target entry, or -1."""
+    (
+        classes,
+        sorted_scores,
+        thresholds,
+        native_thresholds,
+        violations,
+        buckets,
+        counts,
+    ) = scratch
     n_classes = x.shape[0]
     n_targets = 0
     for k in range(targets.shape[1]):
@@ -161,45 +154,42 @@ def _ranking_row(
         sort_eight(sorted_scores, n_targets, np.inf)
     else:
         sort_prefix(sorted_scores, n_targets)
-    # Scores are centred on a target score so that a large common offset does
-    # not cancel in the sums. A class's bound is x[j] + (margin - centre): one
-    # addition, so every place that computes it gets the same bound and count.
-    centre = sorted_scores[n_targets // 2] if targets_finite else 0.0
+    # The margin as the scores' dtype has it: decisions are taken there.
+    native_margin = x.dtype.type(margin)
+    for k in range(SMALL_TARGETS if small else n_targets):
+        thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
+    # Sums are centred on a target score so that a large common offset
+    # cancels before it is summed (unless centring itself would overflow).
+    centre = 0.0
+    if targets_finite and math.isfinite(sorted_scores[n_targets - 1] - sorted_scores[0]):
+        centre = sorted_scores[n_targets // 2]
     for k in range(n_targets):
         sorted_scores[k] -= centre
-    offset = margin - centre
+    offset = np.float64(native_margin) - centre
     scale = grad_scale[row] if grad is not None else 0.0
 
     row_sum = np.nan
     if targets_finite and small:
         row_sum = _small_row_sum(
-            x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
+            x, classes, n_targets, sorted_scores, thresholds, offset, violations,
+            grad, row, scale,
         )
     elif targets_finite:
         row_sum = _counted_row_sum(
-            x,
-            classes,
-            n_targets,
-            sorted_scores,
-            offset,
-            violations,
-            buckets,
-            thresholds,
-            counts,
-            grad,
-            row,
-            scale,
+            x, classes, n_targets, sorted_scores, thresholds, native_thresholds,
+            offset, violations, buckets, counts, grad, row, scale,
         )
     if not math.isfinite(row_sum):
         row_sum = _exact_row_sum(
-            x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
+            x, classes, n_targets, sorted_scores, thresholds, offset, violations,
+            grad, row, scale,
         )
         if _has_undefined_pair(x, classes, n_targets):
             row_sum = np.nan
     # The sorted formulation subtracts large sums; where no pair is violated
-    # (violations[0] counts the non-targets violating anything) that could
-    # leave a rounding residue instead of exactly 0, and never may a sum of
-    # hinges come out negative.
+    # (violations[0] counts the classes violating anything) that could leave
+    # a rounding residue instead of exactly 0, and never may a sum of hinges
+    # come out negative.
     if row_sum == row_sum and (violations[0] == 0 or row_sum < 0.0):
         row_sum = 0.0
 
@@ -208,53 +198,63 @@ def _ranking_row(
             grad[row, :] = np.nan
         else:
             _write_target_gradients(
-                x, classes, n_targets, sorted_scores, centre, violations, grad, row, scale
+                x, classes, n_targets, thresholds, native_margin, violations,
+                grad, row, scale,
             )
     loss[row] = row_sum / n_classes
     return -1
 
 
 @cpu_kernel(inline="always")
+def _threshold(score, native_margin, dtype):
+    """``score - margin`` rounded once in the scores' dtype, as float64: a
+    class violates a target exactly when its score exceeds the target's
+    threshold. +inf stays +inf (padding)."""
+    return np.float64(dtype.type(score) - native_margin)
+
+
+@cpu_kernel(inline="always")
 def _write_target_gradients(
-    x, classes, n_targets, sorted_scores, centre, violations, grad, row, scale
+    x, classes, n_targets, thresholds, native_margin, violations, grad, row, scale
 ):
     """Each target's gradient: minus the violations of its sorted position,
-    once per time the target is listed (``classes`` is sorted)."""
+    once per time the target is listed (``classes`` is sorted). Targets with
+    equal thresholds have equal violations, so the first such position
+    serves."""
     k = 0
     while k < n_targets:
         label = classes[k]
         repeats = 1
         while k + repeats < n_targets and classes[k + repeats] == label:
             repeats += 1
-        position = lower_bound(
-            sorted_scores, 0, n_targets, np.float64(x[label]) - centre
-        )
+        threshold = _threshold(x[label], native_margin, x.dtype)
+        position = lower_bound(thresholds, 0, n_targets, threshold)
         grad[row, label] = -(repeats * violations[position]) * scale
         k += repeats
 
 
 @cpu_kernel(inline="always")
 def _small_row_sum(
-    x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
+    x, classes, n_targets, sorted_scores, thresholds, offset, violations, grad, row, scale
 ):
     """Row sum for finite target scores and at most SMALL_TARGETS targets.
 
-    ``sorted_scores[n_targets:8]`` hold +inf. The scan treats every class as
-    a non-target; the target classes are taken back out here. A non-finite
-    score makes the result non-finite (0 * inf or inf), which sends the row to
-    the exact path.
+    ``thresholds[n_targets:8]`` hold +inf. The scan treats every class as a
+    non-target; the target classes are taken back out here. A non-finite
+    score makes the result non-finite (0 * inf or inf), which sends the row
+    to the exact path.
     """
     total, v0, v1, v2, v3, v4, v5, v6, v7 = _scan_eight(
         x,
         offset,
-        sorted_scores[0],
-        sorted_scores[1],
-        sorted_scores[2],
-        sorted_scores[3],
-        sorted_scores[4],
-        sorted_scores[5],
-        sorted_scores[6],
-        sorted_scores[7],
+        thresholds[0],
+        thresholds[1],
+        thresholds[2],
+        thresholds[3],
+        thresholds[4],
+        thresholds[5],
+        thresholds[6],
+        thresholds[7],
         grad,
         row,
         scale,
@@ -270,9 +270,9 @@ def _small_row_sum(
     for k in range(n_targets):
         if k > 0 and classes[k] == classes[k - 1]:
             continue
-        bound = np.float64(x[classes[k]]) + offset
-        count = lower_bound(sorted_scores, 0, n_targets, bound)
-        total -= count * bound
+        value = np.float64(x[classes[k]])
+        count = lower_bound(thresholds, 0, n_targets, value)
+        total -= count * (value + offset)
         for p in range(SMALL_TARGETS):  # fixed length: no branch on count
             violations[p] -= p < count
     for p in range(n_targets):
@@ -283,23 +283,23 @@ def _small_row_sum(
 # Not inlined: an inlined body would take its caller's fastmath flags, and
 # without reassociation LLVM does not vectorise the sum.
 @cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)
-def _scan_eight(x, offset, s0, s1, s2, s3, s4, s5, s6, s7, grad, row, scale):
-    """Branch-free counts against eight sorted slots (unused ones +inf, never
-    below a bound), written out so that LLVM vectorises the loop over classes
-    with the eight violation counters in registers. Returns
-    ``(sum_j count_j * bound_j, violations_0, ..., violations_7)``."""
+def _scan_eight(x, offset, t0, t1, t2, t3, t4, t5, t6, t7, grad, row, scale):
+    """Branch-free counts against eight sorted thresholds (unused ones +inf,
+    never below a score), written out so that LLVM vectorises the loop over
+    classes with the eight violation counters in registers. Returns
+    ``(sum_j count_j * (x[j] + offset), violations_0, ..., violations_7)``."""
     v0 = v1 = v2 = v3 = v4 = v5 = v6 = v7 = 0
     total = 0.0
     for j in range(x.shape[0]):
-        bound = np.float64(x[j]) + offset
-        c0 = np.int64(s0 < bound)
-        c1 = np.int64(s1 < bound)
-        c2 = np.int64(s2 < bound)
-        c3 = np.int64(s3 < bound)
-        c4 = np.int64(s4 < bound)
-        c5 = np.int64(s5 < bound)
-        c6 = np.int64(s6 < bound)
-        c7 = np.int64(s7 < bound)
+        value = np.float64(x[j])
+        c0 = np.int64(t0 < value)
+        c1 = np.int64(t1 < value)
+        c2 = np.int64(t2 < value)
+        c3 = np.int64(t3 < value)
+        c4 = np.int64(t4 < value)
+        c5 = np.int64(t5 < value)
+        c6 = np.int64(t6 < value)
+        c7 = np.int64(t7 < value)
         v0 += c0
         v1 += c1
         v2 += c2
@@ -309,25 +309,10 @@ def _scan_eight(x, offset, s0, s1, s2, s3, s4, s5, s6, s7, grad, row, scale):
         v6 += c6
         v7 += c7
         count = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7
-        total += count * bound
+        total += count * (value + offset)
         if grad is not None:
             grad[row, j] = count * scale
     return total, v0, v1, v2, v3, v4, v5, v6, v7
-
-
-@cpu_kernel(inline="always")
-def _fill_thresholds(sorted_scores, n_targets, offset, thresholds, n_slots):
-    """``thresholds[:n_slots]``: class j violates sorted target p when
-    ``x[j] > sorted_score_p - offset``. The threshold is rounded down to the
-    scores' dtype, which keeps the comparison exact, so float32 scores
-    compare eight to a vector (measured 25% faster than float64 bounds at
-    20 targets); unused slots are +inf, never below a score."""
-    negative_infinity = thresholds.dtype.type(-np.inf)
-    for p in range(n_slots):
-        threshold = sorted_scores[p] - offset if p < n_targets else np.inf
-        thresholds[p] = threshold
-        if thresholds[p] > threshold:
-            thresholds[p] = np.nextafter(thresholds[p], negative_infinity)
 
 
 @cpu_kernel(inline="always")
@@ -336,10 +321,11 @@ def _counted_row_sum(
     classes,
     n_targets,
     sorted_scores,
+    thresholds,
+    native_thresholds,
     offset,
     violations,
     buckets,
-    thresholds,
     counts,
     grad,
     row,
@@ -352,15 +338,18 @@ def _counted_row_sum(
     non-finite, as in :func:`_small_row_sum`.
     """
     if n_targets <= LINEAR_TARGETS:
-        _fill_thresholds(sorted_scores, n_targets, offset, thresholds, LINEAR_TARGETS)
+        # Thresholds are values of the scores' dtype: exact there, and float32
+        # compares eight to a vector (25% faster than float64 at 20 targets).
+        for p in range(LINEAR_TARGETS):
+            native_thresholds[p] = thresholds[p] if p < n_targets else np.inf
         if n_targets <= 16:
-            _linear_counts_16(x, thresholds, counts)
+            _linear_counts_16(x, native_thresholds, counts)
         elif n_targets <= 24:
-            _linear_counts_24(x, thresholds, counts)
+            _linear_counts_24(x, native_thresholds, counts)
         else:
-            _linear_counts_32(x, thresholds, counts)
+            _linear_counts_32(x, native_thresholds, counts)
     else:
-        _bucketed_counts(x, offset, sorted_scores, n_targets, buckets, counts)
+        _bucketed_counts(x, thresholds, n_targets, buckets, counts)
     total = _apply_counts(x, offset, counts, grad, row, scale)
     violations[: n_targets + 1] = 0
     for j in range(x.shape[0]):
@@ -374,8 +363,7 @@ def _counted_row_sum(
     return total - _violations_from_histogram(violations, sorted_scores, n_targets)
 
 
-# Not inlined: an inlined body would take its caller's fastmath flags, and
-# without reassociation LLVM does not vectorise the sum.
+# Not inlined: see _scan_eight.
 @cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)
 def _apply_counts(x, offset, counts, grad, row, scale):
     """Write each class's gradient ``count * scale`` and return
@@ -398,14 +386,14 @@ def _make_linear_counts(n_slots):
     """
 
     @cpu_kernel()
-    def linear_counts(x, thresholds, counts):
-        """``counts[j]`` = number of ``thresholds[:n_slots]`` below ``x[j]``
-        (thresholds in the scores' dtype, unused ones +inf)."""
+    def linear_counts(x, native_thresholds, counts):
+        """``counts[j]`` = number of ``native_thresholds[:n_slots]`` (sorted,
+        unused ones +inf) below ``x[j]``."""
         for j in range(x.shape[0]):
             value = x[j]
             count = np.int32(0)
             for p in range(n_slots):
-                count += np.int32(thresholds[p] < value)
+                count += np.int32(native_thresholds[p] < value)
             counts[j] = count
 
     return linear_counts
@@ -417,21 +405,21 @@ _linear_counts_32 = _make_linear_counts(LINEAR_TARGETS)
 
 
 @cpu_kernel(inline="always")
-def _bucketed_counts(x, offset, sorted_scores, n_targets, buckets, counts):
-    """Counts located through an equal-width grid over the target scores.
+def _bucketed_counts(x, thresholds, n_targets, buckets, counts):
+    """Counts located through an equal-width grid over the thresholds.
 
-    ``_bucket_of`` is monotone, so a target in a lower bucket than a bound is
-    below it and one in a higher bucket is not: only the bound's own bucket
-    (rarely more than one target) needs a search. ``buckets[k]`` is the
-    number of targets in buckets below k.
+    ``_bucket_of`` is monotone, so a threshold in a lower bucket than a score
+    is below it and one in a higher bucket is not: only the score's own
+    bucket (rarely more than one threshold) needs a search. ``buckets[k]`` is
+    the number of thresholds in buckets below k.
     """
     n_buckets = BUCKETS_PER_TARGET * n_targets
-    low = sorted_scores[0]
-    spread = sorted_scores[n_targets - 1] - low
+    low = thresholds[0]
+    spread = thresholds[n_targets - 1] - low
     inverse_width = n_buckets / spread if spread > 0.0 else 0.0
     k = 0
     for p in range(n_targets):
-        key = _bucket_of(sorted_scores[p], low, inverse_width, n_buckets)
+        key = _bucket_of(thresholds[p], low, inverse_width, n_buckets)
         while k <= key:
             buckets[k] = p
             k += 1
@@ -439,9 +427,9 @@ def _bucketed_counts(x, offset, sorted_scores, n_targets, buckets, counts):
         buckets[k] = n_targets
         k += 1
     for j in range(x.shape[0]):
-        bound = np.float64(x[j]) + offset
-        key = _bucket_of(bound, low, inverse_width, n_buckets)
-        counts[j] = lower_bound(sorted_scores, buckets[key], buckets[key + 1], bound)
+        value = np.float64(x[j])
+        key = _bucket_of(value, low, inverse_width, n_buckets)
+        counts[j] = lower_bound(thresholds, buckets[key], buckets[key + 1], value)
 
 
 @cpu_kernel(inline="always")
@@ -477,7 +465,7 @@ def _violations_from_histogram(violations, sorted_scores, n_targets):
 
 @cpu_kernel()
 def _exact_row_sum(
-    x, classes, n_targets, sorted_scores, offset, violations, grad, row, scale
+    x, classes, n_targets, sorted_scores, thresholds, offset, violations, grad, row, scale
 ):
     """Row sum for any row, walking the non-targets alone.
 
@@ -492,11 +480,11 @@ def _exact_row_sum(
     for k in range(n_targets + 1):
         run_stop = classes[k] if k < n_targets else n_classes
         for j in range(run_start, run_stop):
-            bound = np.float64(x[j]) + offset
-            count = lower_bound(sorted_scores, 0, n_targets, bound)
+            value = np.float64(x[j])
+            count = lower_bound(thresholds, 0, n_targets, value)
             violations[count] += 1
             if count > 0:
-                total += count * bound
+                total += count * (value + offset)
             if grad is not None:
                 grad[row, j] = count * scale
         run_start = max(run_start, run_stop + 1)
@@ -508,8 +496,8 @@ def _has_undefined_pair(x, sorted_classes, n_targets):
     """Whether some pair term ``margin - x[t] + x[j]`` is NaN.
 
     That happens when either score is NaN, or both are the same infinity.
-    Only called for rows that hold a non-finite score, once the row is known
-    to have a target and a non-target.
+    Called for rows whose fast sum is not finite (a non-finite score, or an
+    overflow), once the row is known to have a target and a non-target.
     """
     target_nan = False
     target_pos_inf = False

@@ -19,10 +19,15 @@ def ranking_row_loss_and_grad(scores, target_row, margin=1.0):
 
     loss = sum over used targets t (duplicates counted each time) and classes
     j not among the targets of max(0, margin - x[t] + x[j]), divided by C.
-    The gradient takes the hinge's slope as 1 where its argument is > 0, and a
-    NaN argument makes the whole row NaN (max(0, NaN) is NaN in NumPy).
+    As in PyTorch, whether a pair is violated is decided in the scores' dtype
+    (float32 stays float32, with the margin converted to it): the hinge's
+    slope is 1 where ``(margin - x[t]) + x[j] > 0`` there. Values are summed in
+    float64. A NaN argument makes the whole row NaN (max(0, NaN) is NaN).
     """
-    x = np.asarray(scores, dtype=np.float64)
+    x = np.asarray(scores)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    native_margin = x.dtype.type(margin)
     n_classes = x.shape[0]
     used = used_targets(target_row)
     is_target = np.zeros(n_classes, dtype=bool)
@@ -33,9 +38,11 @@ def ranking_row_loss_and_grad(scores, target_row, margin=1.0):
         for j in range(n_classes):
             if is_target[j]:
                 continue
-            z = margin - x[t] + x[j]
-            loss += np.maximum(0.0, z)
-            if z > 0:
+            decision = (native_margin - x[t]) + x[j]
+            if np.isnan(decision):
+                loss = np.nan
+            elif decision > 0:
+                loss += float(native_margin) - float(x[t]) + float(x[j])
                 grad[t] -= 1.0
                 grad[j] += 1.0
     if np.isnan(loss):
@@ -47,7 +54,7 @@ def ranking_loss_and_grad(
     scores, target, margin=1.0, reduction="mean", grad_output=None
 ):
     """Reduced loss and its gradient for a batch (or a single 1-D row)."""
-    x = np.asarray(scores, dtype=np.float64)
+    x = np.asarray(scores)
     target = np.asarray(target)
     if x.ndim == 1:
         loss, grad = ranking_loss_and_grad(
