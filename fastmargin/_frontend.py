@@ -7,6 +7,7 @@ re-check.
 """
 
 import math
+import numbers
 
 import numba
 import numpy as np
@@ -21,30 +22,30 @@ def _as_scores(input):
     """Return ``(scores, one_dimensional)`` with scores (N, C) float32/float64."""
     scores = np.asarray(input)
     if scores.dtype not in (np.float32, np.float64):
-        if scores.dtype == np.bool_ or np.issubdtype(scores.dtype, np.number):
-            if np.issubdtype(scores.dtype, np.complexfloating):
-                raise TypeError(f"input must hold real scores, got dtype {scores.dtype}")
-            scores = scores.astype(np.float64)
-        else:
+        # Booleans, integers and other floats (not complex, not timedelta).
+        if scores.dtype.kind not in "biuf":
             raise TypeError(f"input must hold real scores, got dtype {scores.dtype}")
+        scores = scores.astype(np.float64)
     if scores.ndim not in (1, 2):
         raise ValueError(
             f"input must have shape (C,) or (N, C), got {scores.ndim}-D shape "
             f"{scores.shape}"
         )
+    if scores.shape[-1] == 0:
+        raise ValueError(f"input must have at least one class, got shape {scores.shape}")
     one_dimensional = scores.ndim == 1
     if one_dimensional:
         scores = scores.reshape(1, -1)
-    if scores.shape[1] == 0:
-        raise ValueError(f"input must have at least one class, got shape {scores.shape}")
     return np.ascontiguousarray(scores), one_dimensional
 
 
 def _check_margin(margin):
-    try:
-        value = float(margin)
-    except (TypeError, ValueError):
-        raise TypeError(f"margin must be a real number, got {margin!r}") from None
+    is_real = isinstance(margin, numbers.Real) or (
+        isinstance(margin, np.ndarray) and margin.ndim == 0 and margin.dtype.kind in "iuf"
+    )
+    if not is_real or isinstance(margin, (bool, np.bool_)):
+        raise TypeError(f"margin must be a real number, got {margin!r}")
+    value = float(margin)
     if not math.isfinite(value):
         raise ValueError(f"margin must be finite, got {margin!r}")
     return value
@@ -71,7 +72,10 @@ def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional):
     if grad_output is None:
         weights = np.ones(n_rows)
     else:
-        weights = np.asarray(grad_output, dtype=np.float64)
+        weights = np.asarray(grad_output)
+        if weights.dtype.kind not in "biuf":
+            raise TypeError(f"grad_output must hold real numbers, got dtype {weights.dtype}")
+        weights = weights.astype(np.float64)
         if weights.shape != expected:
             raise ValueError(
                 f"grad_output must have shape {expected}, the shape of the "
@@ -146,7 +150,8 @@ _RANKING_DOC_COMMON = """
     ----------
     input : array_like, shape (C,) or (N, C)
         Scores of C classes for each of N samples. float32 and float64 are
-        computed natively; other real dtypes are converted to float64.
+        computed natively; other real dtypes (booleans, integers, float16,
+        longdouble) are converted to float64, and results are then float64.
     target : array_like of int, shape (K,) or (N, K)
         Class indices of each sample's targets, any integer dtype, any
         width K >= 0: PyTorch's (N, C) layout and a compact (N, K) both work.
@@ -154,7 +159,8 @@ _RANKING_DOC_COMMON = """
         are ignored (PyTorch also range-checks the padding). Duplicated
         indices count as often as they appear, as in PyTorch.
     margin : float, optional
-        The hinge margin, finite (PyTorch fixes it to 1). Default 1.0.
+        The hinge margin, finite (PyTorch fixes it to 1), converted to the
+        scores' dtype. Default 1.0.
     reduction : {"mean", "sum", "none"}, optional
         "none" gives one loss per sample, "mean" averages them over samples,
         "sum" adds them up. Default "mean".
@@ -172,11 +178,17 @@ _RANKING_DOC_NOTES = """
     -----
     Per sample, the loss is the sum over used targets t and over classes j
     that are not among the sample's targets of ``max(0, margin - x[t] + x[j])``,
-    divided by C. The kernels sort each row's target scores and find the
-    targets that each non-target violates by binary search: O(C log T) per
-    row instead of PyTorch's O(T * C), in parallel over samples. Sums
-    accumulate in float64 and are reduced in a fixed order, so results do not
-    depend on the number of threads.
+    divided by C. Whether a pair is violated is decided as PyTorch decides
+    it, ``(margin - x[t]) + x[j] > 0`` in the scores' dtype, so gradients
+    match PyTorch's even at exact ties; at the kink the slope is 0.
+
+    The kernels sort each row's target scores and count, for every class, the
+    targets it violates by branch-free comparisons (up to 32 targets) or an
+    O(1) grid lookup: O(C log T) work per row at most, instead of PyTorch's
+    O(T * C), in parallel over samples. Sums accumulate in float64 and are
+    reduced in a fixed order, so results do not depend on the number of
+    threads. The sorted formulation subtracts sums, so a row's loss carries
+    an absolute error of about 1e-16 times the size of its summed terms.
 
     Differences from ``torch.nn.functional.multilabel_margin_loss``, on
     purpose:

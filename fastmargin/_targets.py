@@ -63,8 +63,11 @@ def as_padded_indices(target, n_rows, one_dimensional):
         )
     if target.dtype not in (np.int32, np.int64):
         if target.dtype == np.uint64 and target.size and target.max() > _INT64_MAX:
+            row, column = np.argwhere(target > _INT64_MAX)[0]
+            where = f"target[{column}]" if one_dimensional else f"target[{row}, {column}]"
             raise ValueError(
-                f"target holds {target.max()}, which is not a class index"
+                f"{where} = {target[row, column]} is not a class index: used "
+                "entries must lie in [0, C), and -1 ends a row"
             )
         target = target.astype(np.int64)
     return np.ascontiguousarray(target)

@@ -611,3 +611,51 @@ def test_gradient_matches_central_differences(seed, reduction):
         numeric[index] = (objective(scores + step) - objective(scores - step)) / (2 * h)
     assert np.any(grad != 0)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+# --------------------------------------------------------------------------
+# Review findings: overflow-safe centring and stricter argument checks
+
+
+def test_centring_does_not_overflow_finite_scores():
+    # Target scores 3.4e308 apart: centring on one of them would overflow.
+    scores = np.array([-1.7e308, 1.7e308, 0.0])
+    with nonfinite_context():
+        loss = multilabel_margin_loss(scores, np.array([0, 1, -1]), reduction="none")
+    np.testing.assert_allclose(loss, (1.0 + 1.7e308) / 3, rtol=1e-15)
+
+
+@pytest.mark.parametrize("margin", ["1", b"1", True, np.bool_(True), np.array([1.0]), None])
+def test_margin_must_be_a_real_number(margin):
+    with pytest.raises(TypeError, match="margin must be a real number"):
+        multilabel_margin_loss(np.zeros((1, 3)), np.array([[0, -1]]), margin=margin)
+
+
+def test_margin_accepts_numpy_scalars_and_zero_d_arrays():
+    scores, target = np.zeros((1, 3)), np.array([[0, -1]])
+    expected = multilabel_margin_loss(scores, target, margin=2.0)
+    assert multilabel_margin_loss(scores, target, margin=np.float32(2)) == expected
+    assert multilabel_margin_loss(scores, target, margin=np.array(2)) == expected
+
+
+def test_timedelta_input_is_not_a_score():
+    with pytest.raises(TypeError, match="input must hold real scores"):
+        multilabel_margin_loss(np.zeros((1, 3), "m8[s]"), np.array([[0, -1]]))
+
+
+def test_empty_one_dimensional_input_reports_its_own_shape():
+    with pytest.raises(ValueError, match=r"at least one class, got shape \(0,\)"):
+        multilabel_margin_loss(np.zeros(0), np.array([0]))
+
+
+def test_huge_unsigned_target_names_its_row_and_column():
+    target = np.array([[0, 1], [2**64 - 1, 0]], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"target\[1, 0\] = 18446744073709551615"):
+        multilabel_margin_loss(np.zeros((2, 3)), target)
+
+
+def test_non_numeric_grad_output_is_a_type_error():
+    with pytest.raises(TypeError, match="grad_output must hold real numbers"):
+        multilabel_margin_loss_grad(
+            np.zeros((2, 3)), np.array([[0], [1]]), reduction="none", grad_output=["a", "b"]
+        )

@@ -174,3 +174,32 @@ def test_int32_and_compact_targets_equal_pytorch_layout(reduction):
             ),
             expected[1],
         )
+
+
+@pytest.mark.parametrize("n_targets", [2, 6, 20, 40])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_ties_are_decided_as_torch_decides(dtype, n_targets):
+    # Scores on a grid of tenths: not exact in binary, so margin - x[t] + x[j]
+    # lands on, just above or just below 0 depending on rounding in the
+    # scores' dtype. A different decision moves a gradient entry by 1/C.
+    rng = np.random.default_rng(n_targets)
+    n_rows, n_classes = 64, 48
+    scores = (rng.integers(-25, 25, (n_rows, n_classes)) / 10).astype(dtype)
+    target = np.full((n_rows, n_classes), -1, dtype=np.int64)
+    for row in range(n_rows):
+        target[row, :n_targets] = rng.integers(0, n_classes, n_targets)
+    loss, grad = multilabel_margin_loss_and_grad(scores, target, reduction="none")
+    expected_loss, expected_grad = torch_loss_and_grad(scores, target, "none")
+    # torch sums float32 gradients in float32: allow its rounding, not 1/C.
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss, expected_loss, **TOLERANCES[dtype])
+
+
+def test_reviewed_tie_example_matches_torch():
+    # 1 - (-3.0) + (-4.0) == 0 exactly in float64: pair (0, 2) is not violated.
+    scores = np.array([-3.0, -1.7, -4.0])
+    target = np.array([0, 1, -1])
+    loss, grad = multilabel_margin_loss_and_grad(scores, target, reduction="sum")
+    expected_loss, expected_grad = torch_loss_and_grad(scores, target, "sum")
+    assert loss == expected_loss == 0.0
+    np.testing.assert_array_equal(grad, expected_grad)
