@@ -61,7 +61,7 @@ def all_results(scores, target):
 
 def assert_identical(first, second):
     assert len(first) == len(second)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         if isinstance(a, tuple):
             assert_identical(a, b)
         else:
