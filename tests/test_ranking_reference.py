@@ -203,3 +203,51 @@ def test_docstring_example_values(dtype, reduction):
     factor = 0.5 if reduction == "mean" else 1.0
     expected_grad = factor * np.array([[-0.5, 0.5, 0.5, -0.5], [0.25, -0.75, 0.25, 0.25]])
     np.testing.assert_allclose(grad, expected_grad, rtol=tolerance(dtype))
+
+
+# Target counts at and around every boundary between the kernel's paths:
+# eight written-out thresholds (T <= 8), linear counts with 16, 24, 32, 48,
+# 64 and 96 slots, and the bucket grid beyond 96.
+PATH_BOUNDARY_TARGETS = (1, 8, 9, 16, 17, 24, 25, 32, 33, 48, 49, 64, 65, 96, 97, 150)
+
+
+@pytest.mark.parametrize("n_targets", PATH_BOUNDARY_TARGETS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_every_path_matches_reference_with_ties_and_duplicates(dtype, n_targets):
+    rng = np.random.default_rng(n_targets)
+    n_rows, n_classes = 4, 180
+    # Quarters in [-3, 3]: many exact ties between target and non-target
+    # scores, and between targets.
+    scores = (rng.integers(-12, 13, (n_rows, n_classes)) / 4).astype(dtype)
+    target = np.full((n_rows, n_targets + 3), -1, dtype=np.int64)
+    for row in range(n_rows):
+        if row % 2:  # duplicates
+            target[row, :n_targets] = rng.integers(0, n_classes, n_targets)
+        else:
+            target[row, :n_targets] = rng.permutation(n_classes)[:n_targets]
+    target[:, n_targets + 1 :] = 777  # junk after the -1, never read
+    scores[3, target[3, :n_targets]] = 0.5  # every target score tied
+    loss, grad = multilabel_margin_loss_and_grad(scores, target, margin=0.75, reduction="none")
+    expected_loss, expected_grad = naive.ranking_loss_and_grad(scores, target, 0.75, "none")
+    np.testing.assert_allclose(loss, expected_loss, rtol=tolerance(dtype), atol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=tolerance(dtype), atol=1e-12)
+
+
+@pytest.mark.parametrize("n_targets", (5, 20, 40, 80, 120))
+def test_every_path_hands_non_finite_rows_to_the_exact_path(n_targets):
+    rng = np.random.default_rng(n_targets)
+    n_classes = 160
+    scores = rng.standard_normal((5, n_classes))
+    target = np.stack([rng.permutation(n_classes)[:n_targets] for _ in range(5)])
+    non_target = [j for j in range(n_classes) if j not in set(target[0])][0]
+    scores[0, non_target] = np.inf  # finite targets: loss inf, finite gradient
+    scores[1, non_target] = -np.inf  # below everything: no effect
+    scores[2, target[2, 0]] = -np.inf  # a target below everything: loss inf
+    scores[3, non_target] = np.nan  # NaN row
+    with np.errstate(invalid="ignore", over="ignore"):
+        loss, grad = multilabel_margin_loss_and_grad(scores, target, reduction="none")
+        expected_loss, expected_grad = naive.ranking_loss_and_grad(scores, target, 1.0, "none")
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12, atol=1e-15)
+    assert np.isinf(loss[0]) and np.isinf(loss[2]) and np.isnan(loss[3])
+    assert np.all(np.isfinite(grad[:3])) and np.all(np.isnan(grad[3]))
