@@ -39,7 +39,7 @@ def _as_scores(input):
     return np.ascontiguousarray(scores), one_dimensional
 
 
-def _check_margin(margin):
+def _check_margin(margin, dtype):
     is_real = isinstance(margin, numbers.Real) or (
         isinstance(margin, np.ndarray) and margin.ndim == 0 and margin.dtype.kind in "iuf"
     )
@@ -48,6 +48,10 @@ def _check_margin(margin):
     value = float(margin)
     if not math.isfinite(value):
         raise ValueError(f"margin must be finite, got {margin!r}")
+    with np.errstate(over="ignore"):
+        native_margin = dtype.type(value)
+    if not np.isfinite(native_margin):
+        raise ValueError(f"margin must be finite in the scores' dtype {dtype}, got {margin!r}")
     return value
 
 
@@ -117,7 +121,7 @@ def _ranking(input, target, margin, reduction, grad_output, with_grad):
     scores, one_dimensional = _as_scores(input)
     n_rows, n_classes = scores.shape
     targets = as_padded_indices(target, n_rows, one_dimensional)
-    margin = _check_margin(margin)
+    margin = _check_margin(margin, scores.dtype)
     _check_reduction(reduction)
     grad = grad_scale = None
     if with_grad:

@@ -185,13 +185,16 @@ def _ranking_row(x, targets, row, margin, loss, grad, grad_scale, scratch):
             x, classes, n_targets, sorted_scores, thresholds, offset, violations,
             grad, row, scale,
         )
-        if _has_undefined_pair(x, classes, n_targets):
+        if _has_undefined_pair(x, classes, n_targets, native_margin):
             row_sum = np.nan
+        elif not math.isfinite(row_sum):
+            # Scores near the float64 limit overflowed the sorted sums.
+            row_sum = _pairwise_row_sum(x, classes, n_targets, native_margin)
     # The sorted formulation subtracts large sums; where no pair is violated
     # (violations[0] counts the classes violating anything) that could leave
     # a rounding residue instead of exactly 0, and never may a sum of hinges
     # come out negative.
-    if row_sum == row_sum and (violations[0] == 0 or row_sum < 0.0):
+    if math.isfinite(row_sum) and (violations[0] == 0 or row_sum < 0.0):
         row_sum = 0.0
 
     if grad is not None:
@@ -426,6 +429,11 @@ def _bucketed_counts(x, thresholds, n_targets, buckets, counts):
     n_buckets = BUCKETS_PER_TARGET * n_targets
     low = thresholds[0]
     spread = thresholds[n_targets - 1] - low
+    if not math.isfinite(spread):
+        # Thresholds near the float64 limit: no grid, search them all.
+        for j in range(x.shape[0]):
+            counts[j] = lower_bound(thresholds, 0, n_targets, np.float64(x[j]))
+        return
     inverse_width = n_buckets / spread if spread > 0.0 else 0.0
     k = 0
     for p in range(n_targets):
@@ -502,22 +510,44 @@ def _exact_row_sum(
 
 
 @cpu_kernel()
-def _has_undefined_pair(x, sorted_classes, n_targets):
-    """Whether some pair term ``margin - x[t] + x[j]`` is NaN.
+def _pairwise_row_sum(x, sorted_classes, n_targets, native_margin):
+    """Row sum pair by pair, in float64: O(T * C), for the rare row whose
+    scores are so large that the sorted sums overflow. Pairs are decided by
+    the kernels' rule; a sum that is truly infinite stays infinite."""
+    n_classes = x.shape[0]
+    total = 0.0
+    run_start = 0
+    for k in range(n_targets + 1):
+        run_stop = sorted_classes[k] if k < n_targets else n_classes
+        for j in range(run_start, run_stop):
+            value = np.float64(x[j])
+            for t in range(n_targets):
+                score = x[sorted_classes[t]]
+                if _threshold(score, native_margin, x.dtype) < value:
+                    total += (np.float64(native_margin) - np.float64(score)) + value
+        run_start = max(run_start, run_stop + 1)
+    return total
 
-    That happens when either score is NaN, or both are the same infinity.
-    Called for rows whose fast sum is not finite (a non-finite score, or an
-    overflow), once the row is known to have a target and a non-target.
+
+@cpu_kernel()
+def _has_undefined_pair(x, sorted_classes, n_targets, native_margin):
+    """Whether some pair term ``(margin - x[t]) + x[j]`` is NaN in the scores'
+    dtype, as PyTorch evaluates it.
+
+    That happens when either part is NaN, or ``margin - x[t]`` (infinite for
+    an infinite target score, or by overflow) meets a non-target score that
+    is the opposite infinity. Called for rows whose fast sum is not finite,
+    once the row is known to have a target and a non-target.
     """
-    target_nan = False
-    target_pos_inf = False
-    target_neg_inf = False
+    part_nan = False
+    part_pos_inf = False
+    part_neg_inf = False
     for k in range(n_targets):
-        value = x[sorted_classes[k]]
-        target_nan |= value != value
-        target_pos_inf |= value == np.inf
-        target_neg_inf |= value == -np.inf
-    if target_nan:
+        part = native_margin - x[sorted_classes[k]]
+        part_nan |= part != part
+        part_pos_inf |= part == np.inf
+        part_neg_inf |= part == -np.inf
+    if part_nan:
         return True
     for j in range(x.shape[0]):
         value = x[j]
@@ -528,6 +558,6 @@ def _has_undefined_pair(x, sorted_classes, n_targets):
             continue  # j is a target
         if value != value:
             return True
-        if (value > 0 and target_pos_inf) or (value < 0 and target_neg_inf):
+        if (value < 0 and part_pos_inf) or (value > 0 and part_neg_inf):
             return True
     return False

@@ -41,7 +41,8 @@ def nonfinite_context():
 
 
 def reference(scores, target, margin=1.0, reduction="none", grad_output=None):
-    with np.errstate(invalid="ignore"):  # inf - inf in the reference is intended
+    # inf - inf and overflow in the reference are intended
+    with np.errstate(invalid="ignore", over="ignore"):
         return naive.ranking_loss_and_grad(scores, target, margin, reduction, grad_output)
 
 
@@ -659,3 +660,43 @@ def test_non_numeric_grad_output_is_a_type_error():
         multilabel_margin_loss_grad(
             np.zeros((2, 3)), np.array([[0], [1]]), reduction="none", grad_output=["a", "b"]
         )
+
+
+# Second review: scores near the float64 limit, and margins that overflow
+# in the scores' dtype.
+
+
+@pytest.mark.parametrize(
+    "scores, target",
+    [
+        # Sorted sums overflow although the true loss is 1.
+        ([0.0, 1e308, 1.0, 1.0], [0, 1]),
+        # True loss infinite (a pair term overflows), gradient finite.
+        ([-1e308, 1e308, 1.7e308, 1.7e308, -0.5e308, -0.5e308, -0.5e308], [0, 1]),
+        ([-1e308, 1e308, -0.5e308, -0.5e308, -0.5e308], [0, 1]),
+        # 99 targets (bucket grid) whose thresholds span more than float64.
+        ([-1e308] + [1.7e308] * 98 + [0.85e308], list(range(99))),
+    ],
+)
+def test_scores_near_the_float64_limit_match_reference(scores, target):
+    scores, target = np.array(scores), np.array(target)
+    loss, grad = loss_and_grad(scores, target, reduction="none")
+    expected_loss, expected_grad = reference(scores, target)
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+    assert np.all(np.isfinite(grad))
+
+
+def test_margin_minus_score_overflowing_meets_opposite_infinity_as_nan():
+    # float32: 3e38 - (-3e38) overflows to +inf, and +inf + (-inf) is NaN.
+    scores = np.array([-3e38, -np.inf], dtype=np.float32)
+    loss, grad = loss_and_grad(scores, np.array([0]), margin=3e38, reduction="none")
+    expected_loss, _ = reference(scores, np.array([0]), margin=3e38)
+    assert np.isnan(loss) and np.isnan(expected_loss) and np.all(np.isnan(grad))
+
+
+def test_margin_must_be_finite_in_the_scores_dtype():
+    with pytest.raises(ValueError, match="finite in the scores' dtype float32"):
+        multilabel_margin_loss(np.zeros((1, 3), np.float32), np.array([[0]]), margin=1e39)
+    # The same margin is fine for float64 scores.
+    multilabel_margin_loss(np.zeros((1, 3)), np.array([[0]]), margin=1e39)
