@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 from ._ranking import ranking_rows
-from ._targets import as_padded_indices
+from ._targets import as_padded_indices, raise_bad_entry
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -105,22 +105,16 @@ def _reduce(row_losses, reduction, dtype, one_dimensional):
 
 def _raise_for_bad_target(bad_entry, targets, n_classes, one_dimensional):
     bad_rows = np.flatnonzero(bad_entry >= 0)
-    if bad_rows.size == 0:
-        return
-    row = bad_rows[0]
-    column = bad_entry[row]
-    where = f"target[{column}]" if one_dimensional else f"target[{row}, {column}]"
-    raise ValueError(
-        f"{where} = {targets[row, column]} is not a class index: used entries "
-        f"must lie in [0, {n_classes}), and -1 ends a row"
-    )
+    if bad_rows.size:
+        row = bad_rows[0]
+        raise_bad_entry(targets, row, bad_entry[row], n_classes, one_dimensional)
 
 
 def _ranking(input, target, margin, reduction, grad_output, with_grad):
     """Validate, run the ranking kernel once, and return (loss, grad or None)."""
     scores, one_dimensional = _as_scores(input)
     n_rows, n_classes = scores.shape
-    targets = as_padded_indices(target, n_rows, one_dimensional)
+    targets = as_padded_indices(target, n_rows, n_classes, one_dimensional)
     margin = _check_margin(margin, scores.dtype)
     _check_reduction(reduction)
     grad = grad_scale = None
@@ -187,7 +181,7 @@ _RANKING_DOC_NOTES = """
     match PyTorch's even at exact ties; at the kink the slope is 0.
 
     The kernels sort each row's target scores and count, for every class, the
-    targets it violates by branch-free comparisons (up to 32 targets) or an
+    targets it violates by branch-free comparisons (up to 96 targets) or an
     O(1) grid lookup: O(C log T) work per row at most, instead of PyTorch's
     O(T * C), in parallel over samples. Sums accumulate in float64 and are
     reduced in a fixed order, so results do not depend on the number of

@@ -10,7 +10,7 @@ import numpy as np
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def as_padded_indices(target, n_rows, one_dimensional):
+def as_padded_indices(target, n_rows, n_classes, one_dimensional):
     """Return ``target`` as the kernels' padded class-index matrix.
 
     Parameters
@@ -18,8 +18,8 @@ def as_padded_indices(target, n_rows, one_dimensional):
     target : array_like of int
         Class indices, shape (K,) for a single sample or (N, K) for a batch,
         each row read up to its first -1.
-    n_rows : int
-        Number of samples N of the scores.
+    n_rows, n_classes : int
+        Number of samples N and of classes C of the scores.
     one_dimensional : bool
         Whether the scores were a single 1-D sample.
 
@@ -64,10 +64,16 @@ def as_padded_indices(target, n_rows, one_dimensional):
     if target.dtype not in (np.int32, np.int64):
         if target.dtype == np.uint64 and target.size and target.max() > _INT64_MAX:
             row, column = np.argwhere(target > _INT64_MAX)[0]
-            where = f"target[{column}]" if one_dimensional else f"target[{row}, {column}]"
-            raise ValueError(
-                f"{where} = {target[row, column]} is not a class index: used "
-                "entries must lie in [0, C), and -1 ends a row"
-            )
+            raise_bad_entry(target, row, column, n_classes, one_dimensional)
         target = target.astype(np.int64)
     return np.ascontiguousarray(target)
+
+
+def raise_bad_entry(target, row, column, n_classes, one_dimensional):
+    """Raise the ValueError for a used entry of the (N, K) ``target`` that is
+    not a class index, naming the entry as the caller wrote it."""
+    where = f"target[{column}]" if one_dimensional else f"target[{row}, {column}]"
+    raise ValueError(
+        f"{where} = {target[row, column]} is not a class index: used entries "
+        f"must lie in [0, {n_classes}), and -1 ends a row"
+    )
