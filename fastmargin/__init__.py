@@ -8,15 +8,27 @@ multilabel_margin_loss_grad
     Its gradient with respect to the scores.
 multilabel_margin_loss_and_grad
     Both, from one pass over the data.
+multilabel_hinge_loss, multilabel_hinge_loss_grad, multilabel_hinge_loss_and_grad
+    The per-label (one-vs-rest) hinge, plain or squared, with one margin or
+    one per label.
+AdaptiveMargins
+    Per-label hinge margins updated from each batch's loss.
+indicator_from_targets, targets_from_indicator
+    Converters between -1 padded class indices and 0/1 indicator matrices.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from ._frontend import (
+    AdaptiveMargins,
+    multilabel_hinge_loss,
+    multilabel_hinge_loss_and_grad,
+    multilabel_hinge_loss_grad,
     multilabel_margin_loss,
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
 )
+from ._targets import indicator_from_targets, targets_from_indicator
 
 try:
     __version__ = version("fastmargin")
@@ -24,7 +36,13 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "AdaptiveMargins",
+    "indicator_from_targets",
+    "multilabel_hinge_loss",
+    "multilabel_hinge_loss_and_grad",
+    "multilabel_hinge_loss_grad",
     "multilabel_margin_loss",
     "multilabel_margin_loss_and_grad",
     "multilabel_margin_loss_grad",
+    "targets_from_indicator",
 ]

@@ -8,14 +8,23 @@ re-check.
 
 import math
 import numbers
+import warnings
+from typing import NamedTuple, Optional
 
 import numba
 import numpy as np
 
+from ._hinge import hinge_rows
+from ._labels import ROW_OF_ZEROS_AND_ONES
 from ._ranking import ranking_rows
-from ._targets import as_padded_indices, raise_bad_entry
+from ._targets import LabelRows, as_label_rows, check_positive_int, raise_for_bad_rows
 
 _REDUCTIONS = ("none", "mean", "sum")
+# Blocks whose per-label partial sums AdaptiveMargins adds up in a fixed
+# order: a number that depends on the shape alone, never on the threads, and
+# keeps the partials within 64 MiB.
+_LABEL_SUM_BLOCKS = 64
+_LABEL_SUM_BYTES = 64 << 20
 
 
 def _as_scores(input):
@@ -39,13 +48,18 @@ def _as_scores(input):
     return np.ascontiguousarray(scores), one_dimensional
 
 
-def _check_margin(margin, dtype):
-    is_real = isinstance(margin, numbers.Real) or (
-        isinstance(margin, np.ndarray) and margin.ndim == 0 and margin.dtype.kind in "iuf"
+def _check_real(value, name):
+    """Return ``value`` as a float; TypeError unless it is a real number."""
+    is_real = isinstance(value, numbers.Real) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
     )
-    if not is_real or isinstance(margin, (bool, np.bool_)):
-        raise TypeError(f"margin must be a real number, got {margin!r}")
-    value = float(margin)
+    if not is_real or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _check_margin(margin, dtype):
+    value = _check_real(margin, "margin")
     if not math.isfinite(value):
         raise ValueError(f"margin must be finite, got {margin!r}")
     with np.errstate(over="ignore"):
@@ -53,6 +67,30 @@ def _check_margin(margin, dtype):
     if not np.isfinite(native_margin):
         raise ValueError(f"margin must be finite in the scores' dtype {dtype}, got {margin!r}")
     return value
+
+
+def _label_margins(margin, n_classes, dtype):
+    """The hinge's margins as an array (C,) of the scores' dtype: a scalar
+    repeated, or one finite margin per label."""
+    if np.ndim(margin) == 0:
+        return np.full(n_classes, _check_margin(margin, dtype), dtype=dtype)
+    margins = np.asarray(margin)
+    if margins.dtype.kind not in "iuf":
+        raise TypeError(f"margin must hold real numbers, got dtype {margins.dtype}")
+    if margins.shape != (n_classes,):
+        raise ValueError(
+            f"margin must be a scalar or have shape (C,) = ({n_classes},), "
+            f"got shape {margins.shape}"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        native = margins.astype(dtype)
+    finite = np.isfinite(native)
+    if not finite.all():
+        label = int(np.argmin(finite))
+        raise ValueError(
+            f"margin[{label}] = {margins[label]!r} is not finite in the scores' dtype {dtype}"
+        )
+    return native
 
 
 def _check_reduction(reduction):
@@ -63,11 +101,18 @@ def _check_reduction(reduction):
         )
 
 
+def _check_squared(squared):
+    if not isinstance(squared, (bool, np.bool_)):
+        raise TypeError(f"squared must be True or False, got {squared!r}")
+    return bool(squared)
+
+
 def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional):
-    """Per-row factor of the kernels' violation counts, float64 (N,).
+    """Per-row factor of the kernels' slopes, float64 (N,).
 
     The gradient of ``sum(grad_output * loss)`` for "none", of
-    ``grad_output * loss`` for "mean" and "sum"; each pair's slope is 1/C.
+    ``grad_output * loss`` for "mean" and "sum"; both losses divide each
+    row's sum by C.
     """
     if reduction == "none":
         expected = () if one_dimensional else (n_rows,)
@@ -103,19 +148,25 @@ def _reduce(row_losses, reduction, dtype, one_dimensional):
     return dtype.type(total / n_rows if n_rows else np.nan)
 
 
-def _raise_for_bad_target(bad_entry, targets, n_classes, one_dimensional):
-    bad_rows = np.flatnonzero(bad_entry >= 0)
-    if bad_rows.size:
-        row = bad_rows[0]
-        raise_bad_entry(targets, row, bad_entry[row], n_classes, one_dimensional)
+class _Batch(NamedTuple):
+    """A validated call: the kernels' inputs and preallocated outputs."""
+
+    scores: np.ndarray
+    one_dimensional: bool
+    rows: LabelRows
+    loss: np.ndarray
+    status: np.ndarray
+    grad: Optional[np.ndarray]
+    grad_scale: Optional[np.ndarray]
 
 
-def _ranking(input, target, margin, reduction, grad_output, with_grad):
-    """Validate, run the ranking kernel once, and return (loss, grad or None)."""
+def _prepare(input, target, reduction, grad_output, with_grad, *, keep_indicator):
+    """Validate what both losses share and allocate the outputs."""
     scores, one_dimensional = _as_scores(input)
     n_rows, n_classes = scores.shape
-    targets = as_padded_indices(target, n_rows, n_classes, one_dimensional)
-    margin = _check_margin(margin, scores.dtype)
+    rows = as_label_rows(
+        target, n_rows, n_classes, one_dimensional, keep_indicator=keep_indicator
+    )
     _check_reduction(reduction)
     grad = grad_scale = None
     if with_grad:
@@ -123,24 +174,73 @@ def _ranking(input, target, margin, reduction, grad_output, with_grad):
             grad_output, reduction, n_rows, n_classes, one_dimensional
         )
         grad = np.empty_like(scores)
-    row_losses = np.empty(n_rows)
-    bad_entry = np.empty(n_rows, dtype=np.int64)
-    if n_rows:
-        ranking_rows(
-            scores,
-            targets,
-            margin,
-            row_losses,
-            bad_entry,
-            grad,
-            grad_scale,
-            numba.get_num_threads(),
+    return _Batch(
+        scores, one_dimensional, rows, np.empty(n_rows), np.empty(n_rows, np.int64),
+        grad, grad_scale,
+    )
+
+
+def _finish(batch, reduction):
+    """Raise for bad targets, warn about a likely indicator, reduce."""
+    scores, one_dimensional, rows, row_losses, status, grad, _ = batch
+    raise_for_bad_rows(status, rows, scores.shape[1], one_dimensional)
+    if rows.may_be_indicator and status.size and status.max() == ROW_OF_ZEROS_AND_ONES:
+        warnings.warn(
+            "target is an integer array of the input's shape holding only 0s "
+            "and 1s: it is read as class indices (0 and 1), not as a 0/1 "
+            "indicator matrix. Pass target.astype(bool) for an indicator, or "
+            "end index rows with -1 to silence this warning.",
+            UserWarning,
+            stacklevel=4,
         )
-    _raise_for_bad_target(bad_entry, targets, n_classes, one_dimensional)
     loss = _reduce(row_losses, reduction, scores.dtype, one_dimensional)
     if grad is not None and one_dimensional:
         grad = grad.reshape(-1)
     return loss, grad
+
+
+def _ranking(input, target, margin, reduction, grad_output, with_grad):
+    """Validate, run the ranking kernel once, and return (loss, grad or None)."""
+    batch = _prepare(input, target, reduction, grad_output, with_grad, keep_indicator=False)
+    margin = _check_margin(margin, batch.scores.dtype)
+    rows = batch.rows
+    if batch.scores.shape[0]:
+        ranking_rows(
+            batch.scores, rows.indptr, rows.indices, rows.padded, rows.width, margin,
+            batch.loss, batch.status, batch.grad, batch.grad_scale,
+            numba.get_num_threads(),
+        )
+    return _finish(batch, reduction)
+
+
+def _hinge(input, target, margin, squared, reduction, grad_output, with_grad, label_sums=None):
+    """Validate, run the hinge kernel once, and return (loss, grad or None).
+
+    ``margin`` may be a scalar or per-label; with ``label_sums`` (float64
+    zeros of shape (blocks, C)) the kernel also adds up each label's terms.
+    """
+    batch = _prepare(input, target, reduction, grad_output, with_grad, keep_indicator=True)
+    n_rows, n_classes = batch.scores.shape
+    margins = _label_margins(margin, n_classes, batch.scores.dtype)
+    squared = _check_squared(squared)
+    rows = batch.rows
+    if n_rows:
+        n_blocks = (
+            min(n_rows, numba.get_num_threads())
+            if label_sums is None
+            else label_sums.shape[0]
+        )
+        hinge_rows(
+            batch.scores, rows.indptr, rows.indices, rows.padded, rows.width,
+            rows.indicator, margins, squared, batch.loss, batch.status, batch.grad,
+            batch.grad_scale, label_sums, n_blocks,
+        )
+    return _finish(batch, reduction)
+
+
+def _label_sum_blocks(n_rows, n_classes):
+    """How many blocks of rows the per-label sums are split into."""
+    return max(1, min(n_rows, _LABEL_SUM_BLOCKS, _LABEL_SUM_BYTES // (8 * n_classes)))
 
 
 _RANKING_DOC_COMMON = """
@@ -150,12 +250,22 @@ _RANKING_DOC_COMMON = """
         Scores of C classes for each of N samples. float32 and float64 are
         computed natively; other real dtypes (booleans, integers, float16,
         longdouble) are converted to float64, and results are then float64.
-    target : array_like of int, shape (K,) or (N, K)
-        Class indices of each sample's targets, any integer dtype, any
-        width K >= 0: PyTorch's (N, C) layout and a compact (N, K) both work.
-        Each row is read up to its first -1; later entries are padding and
-        are ignored (PyTorch also range-checks the padding). Duplicated
-        indices count as often as they appear, as in PyTorch.
+    target : array_like or scipy.sparse matrix
+        Each sample's targets, in one of three forms:
+
+        - class indices of any integer dtype, shape (K,) or (N, K) for any
+          K >= 0: PyTorch's (N, C) layout and a compact (N, K) both work.
+          Each row is read up to its first -1; later entries are padding and
+          are ignored (PyTorch also range-checks the padding). Duplicated
+          indices count as often as they appear, as in PyTorch;
+        - a bool 0/1 indicator of the input's shape;
+        - a ``scipy.sparse`` matrix or array of shape (N, C) whose stored
+          non-zeros are the targets (CSR is read as it is, other formats are
+          converted to CSR).
+
+        An integer target of the input's shape that holds only 0s and 1s
+        and no -1 is still read as indices, with a UserWarning: it looks
+        like an indicator meant as ``target.astype(bool)``.
     margin : float, optional
         The hinge margin, finite (PyTorch fixes it to 1), converted to the
         scores' dtype. Default 1.0.
@@ -231,7 +341,8 @@ multilabel_margin_loss.__doc__ = (
     Raises
     ------
     TypeError
-        If ``input`` is not real or ``target`` not integer.
+        If ``input`` is not real, or ``target`` holds neither integers nor
+        booleans.
     ValueError
         For a used target entry outside [0, C) (or negative other than -1),
         mismatched shapes, 0 classes, a 0-D or 3-D input, a non-finite margin
@@ -319,3 +430,292 @@ multilabel_margin_loss_and_grad.__doc__ = (
     0.0
 """
 )
+
+
+_HINGE_DOC_COMMON = """
+    Parameters
+    ----------
+    input : array_like, shape (C,) or (N, C)
+        Scores of C labels for each of N samples. float32 and float64 are
+        computed natively; other real dtypes are converted to float64, and
+        results are then float64.
+    target : array_like or scipy.sparse matrix
+        Each sample's labels: class indices of any integer dtype, shape (K,)
+        or (N, K), each row read up to its first -1 (a label listed twice is
+        one label); a bool 0/1 indicator of the input's shape; or a
+        ``scipy.sparse`` matrix or array of shape (N, C) whose stored
+        non-zeros are the labels (CSR is read as it is). An integer target
+        of the input's shape holding only 0s and 1s and no -1 is read as
+        indices, with a UserWarning that suggests ``target.astype(bool)``.
+    margin : float or array_like, shape (C,), optional
+        The margin, one for all labels or one per label, finite in the
+        scores' dtype. Default 1.0.
+    squared : bool, optional
+        Use the squared hinge ``max(0, z)**2`` (the L2-SVM loss). Default
+        False.
+    reduction : {"mean", "sum", "none"}, optional
+        "none" gives one loss per sample, "mean" averages them over samples,
+        "sum" adds them up. Default "mean".
+"""
+
+_HINGE_DOC_NOTES = """
+    Notes
+    -----
+    Per sample, the loss is ``sum over labels c of h(margin[c] - s[c] * x[c])``
+    divided by C, where ``s[c]`` is +1 for a label the sample has and -1
+    otherwise, and ``h(z) = max(0, z)`` (or its square): the one-vs-rest hinge
+    written by hand as ``max(0, margin - y*x + (1 - y)*x)`` for 0/1 labels y.
+    ``z`` is computed in the scores' dtype and the terms are summed in
+    float64, in a fixed order (results do not depend on the number of
+    threads). At the kink ``z = 0`` the slope taken is 0. A NaN score makes
+    its sample's loss NaN and its own gradient entry NaN; the other entries
+    are unaffected. An empty batch gives NaN for "mean" and 0 for "sum".
+"""
+
+
+def multilabel_hinge_loss(input, target, *, margin=1.0, squared=False, reduction="mean"):
+    return _hinge(input, target, margin, squared, reduction, None, with_grad=False)[0]
+
+
+def multilabel_hinge_loss_grad(
+    input, target, *, margin=1.0, squared=False, reduction="mean", grad_output=None
+):
+    return _hinge(input, target, margin, squared, reduction, grad_output, with_grad=True)[1]
+
+
+def multilabel_hinge_loss_and_grad(
+    input, target, *, margin=1.0, squared=False, reduction="mean", grad_output=None
+):
+    return _hinge(input, target, margin, squared, reduction, grad_output, with_grad=True)
+
+
+multilabel_hinge_loss.__doc__ = (
+    """Per-label (one-vs-rest) hinge loss of multi-label scores.
+"""
+    + _HINGE_DOC_COMMON
+    + """
+    Returns
+    -------
+    loss : ndarray or scalar
+        With "none", an array of shape (N,) (0-d for 1-D input) in the input's
+        float dtype; otherwise a NumPy scalar of that dtype.
+
+    Raises
+    ------
+    TypeError
+        If ``input`` or ``margin`` is not real, ``squared`` is not a bool, or
+        ``target`` holds neither integers nor booleans.
+    ValueError
+        For a used target entry outside [0, C), a target or margin of the
+        wrong shape, a non-finite margin, 0 classes, a 0-D or 3-D input or an
+        unknown reduction.
+
+    See Also
+    --------
+    multilabel_hinge_loss_and_grad : the loss and its gradient in one pass.
+    AdaptiveMargins : per-label margins that adapt to the data.
+"""
+    + _HINGE_DOC_NOTES
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmargin import multilabel_hinge_loss
+    >>> scores = np.array([[2.0, -0.5, 0.5]])
+    >>> multilabel_hinge_loss(scores, np.array([[0, 2]]))  # labels 0 and 2
+    np.float64(0.3333333333333333)
+    >>> multilabel_hinge_loss(scores, np.array([[True, False, True]]))
+    np.float64(0.3333333333333333)
+"""
+)
+
+multilabel_hinge_loss_grad.__doc__ = (
+    """Gradient of the per-label hinge loss with respect to ``input``.
+"""
+    + _HINGE_DOC_COMMON
+    + _RANKING_DOC_GRAD_OUTPUT
+    + """
+    Returns
+    -------
+    grad : ndarray
+        Same shape and float dtype as ``input``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`multilabel_hinge_loss`, and a ValueError for a
+        ``grad_output`` of the wrong shape.
+"""
+    + _HINGE_DOC_NOTES
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmargin import multilabel_hinge_loss_grad
+    >>> scores = np.array([[0.5, -0.5, 0.5]])
+    >>> multilabel_hinge_loss_grad(scores, np.array([[0, 2]]), reduction="sum")
+    array([[-0.33333333,  0.33333333, -0.33333333]])
+"""
+)
+
+multilabel_hinge_loss_and_grad.__doc__ = (
+    """Per-label hinge loss and its gradient, from one pass.
+"""
+    + _HINGE_DOC_COMMON
+    + _RANKING_DOC_GRAD_OUTPUT
+    + """
+    Returns
+    -------
+    loss : ndarray or scalar
+        As returned by :func:`multilabel_hinge_loss`.
+    grad : ndarray
+        As returned by :func:`multilabel_hinge_loss_grad`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`multilabel_hinge_loss_grad`.
+"""
+    + _HINGE_DOC_NOTES
+    + """
+    Examples
+    --------
+    A linear multi-label model trained by plain gradient descent:
+
+    >>> import numpy as np
+    >>> from fastmargin import multilabel_hinge_loss_and_grad
+    >>> rng = np.random.default_rng(0)
+    >>> features = rng.standard_normal((64, 5))
+    >>> labels = features[:, :3] > 0            # 3 labels, bool indicator
+    >>> weights = np.zeros((5, 3))
+    >>> for step in range(200):
+    ...     loss, grad = multilabel_hinge_loss_and_grad(features @ weights, labels)
+    ...     weights -= 1.0 * features.T @ grad
+    >>> bool(loss < 0.1)
+    True
+"""
+)
+
+
+class AdaptiveMargins:
+    """Per-label hinge margins that grow where the loss stays high.
+
+    A hinge loss with one margin per label, where each label's margin moves
+    after every batch in proportion to the hinge loss that label had::
+
+        margins = clip(margins + rate * label_sums / N, low, high)
+
+    where ``label_sums[c]`` is the sum over the batch's N samples of label
+    c's hinge term (squared when ``squared=True``). The sums come from the
+    same pass over the scores as the loss, and are added up in a fixed order
+    that depends on the batch's shape alone, so the margins are identical
+    run to run and for any number of threads.
+
+    Parameters
+    ----------
+    n_labels : int
+        Number of labels C, at least 1.
+    initial : float, optional
+        Every label's starting margin, within ``bounds``. Default 1.0.
+    rate : float, optional
+        Step of the update, finite and >= 0 (0 keeps the margins fixed).
+        Default 0.1.
+    bounds : (float, float), optional
+        Finite ``(low, high)`` with ``low <= high``; margins never leave
+        them. Default (0.5, 2.0).
+
+    Attributes
+    ----------
+    margins : ndarray of float64, shape (C,)
+        The current margins, updated in place by :meth:`loss_and_grad`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-integer or non-positive ``n_labels``, a non-finite or
+        negative ``rate``, ``bounds`` that are not two finite numbers in
+        order, or an ``initial`` outside them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmargin import AdaptiveMargins
+    >>> adaptive = AdaptiveMargins(3, initial=1.0, rate=0.5, bounds=(0.5, 2.0))
+    >>> scores = np.array([[2.0, -0.5, 0.5], [1.0, 0.0, -1.0]])
+    >>> target = np.array([[0, 2], [0, -1]])
+    >>> loss, grad = adaptive.loss_and_grad(scores, target)
+    >>> adaptive.margins  # label 1: 0.5 and 1.0 over 2 samples, times 0.5
+    array([1.   , 1.375, 1.25 ])
+    """
+
+    def __init__(self, n_labels, *, initial=1.0, rate=0.1, bounds=(0.5, 2.0)):
+        self.n_labels = check_positive_int(n_labels, "n_labels")
+        rate = _check_real(rate, "rate")
+        if not (math.isfinite(rate) and rate >= 0):
+            raise ValueError(f"rate must be finite and >= 0, got {rate!r}")
+        try:
+            low, high = bounds
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds must be a pair (low, high), got {bounds!r}") from None
+        low, high = _check_real(low, "bounds[0]"), _check_real(high, "bounds[1]")
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ValueError(
+                f"bounds must be finite with low <= high, got {bounds!r}"
+            )
+        initial = _check_real(initial, "initial")
+        if not low <= initial <= high:
+            raise ValueError(f"initial = {initial!r} lies outside bounds {bounds!r}")
+        self.rate = rate
+        self.bounds = (low, high)
+        self.margins = np.full(self.n_labels, initial)
+
+    def __repr__(self):
+        return (
+            f"AdaptiveMargins(n_labels={self.n_labels}, rate={self.rate}, "
+            f"bounds={self.bounds})"
+        )
+
+    def loss_and_grad(self, input, target, *, squared=False, reduction="mean"):
+        """Hinge loss and gradient with the current margins, then update them.
+
+        Parameters
+        ----------
+        input, target, squared, reduction
+            As for :func:`multilabel_hinge_loss_and_grad`; ``input`` must
+            have ``n_labels`` classes.
+
+        Returns
+        -------
+        loss : ndarray or scalar
+            The loss with the margins as they were before this call.
+        grad : ndarray
+            Its gradient with respect to ``input``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :func:`multilabel_hinge_loss_and_grad`, and a ValueError when
+            ``input`` does not have ``n_labels`` classes or the margins are
+            not finite in its dtype.
+
+        Notes
+        -----
+        An empty batch leaves the margins as they are. A NaN score makes its
+        label's batch sum NaN, and that label's margin NaN from then on: the
+        loss shows it, nothing hides it.
+        """
+        n_classes = np.shape(input)[-1] if np.ndim(input) else None
+        if n_classes != self.n_labels:
+            raise ValueError(
+                f"input must have {self.n_labels} classes (n_labels), got shape "
+                f"{np.shape(input)}"
+            )
+        n_rows = int(np.prod(np.shape(input)[:-1]))
+        label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
+        loss, grad = _hinge(
+            input, target, self.margins, squared, reduction, None, True, label_sums
+        )
+        if n_rows:
+            step = self.margins + self.rate * (label_sums.sum(axis=0) / n_rows)
+            np.clip(step, *self.bounds, out=self.margins)
+        return loss, grad

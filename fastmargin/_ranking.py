@@ -40,8 +40,10 @@ comes out non-finite to an exact path that walks the non-targets alone.
 
 Contract of the driver (the front end guarantees it, the kernels never
 re-check): ``scores`` is C-contiguous float32/float64 of shape (N, C) with
-N, C >= 1; ``targets`` is C-contiguous int32/int64 of shape (N, K); ``margin``
-is a finite float; ``loss`` is float64 (N,); ``bad_entry`` is int64 (N,);
+N, C >= 1; the targets are in the canonical form of ``_labels.py``
+(``indptr`` int64 (N + 1,), ``indices`` int32/int64, ``padded``, and
+``width`` >= every row's entry count); ``margin`` is a finite float;
+``loss`` is float64 (N,); ``status`` is int64 (N,);
 ``grad`` is None or a C-contiguous array shaped like ``scores``, and
 ``grad_scale`` is then float64 (N,), the factor of row i's gradient
 (``grad_output[i] / C`` times the reduction's factor); ``n_chunks >= 1``.
@@ -52,6 +54,7 @@ import math
 import numba
 import numpy as np
 
+from ._labels import read_labels
 from ._numba_options import VECTOR_REDUCTION_FASTMATH, cpu_kernel
 from ._sorting import lower_bound, sort_eight, sort_prefix
 
@@ -67,12 +70,14 @@ _LARGEST_INDEX = np.iinfo(np.int64).max
 
 
 @cpu_kernel(parallel=True)
-def ranking_rows(scores, targets, margin, loss, bad_entry, grad, grad_scale, n_chunks):
+def ranking_rows(
+    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, n_chunks
+):
     """Fill ``loss`` (and ``grad`` unless it is None) for every row.
 
-    Row i's per-sample loss goes to ``loss[i]``. A used target entry outside
-    [0, C), or negative other than the -1 that ends the row, leaves the row
-    uncomputed and its column in ``bad_entry[i]`` (-1 for a good row).
+    Row i's per-sample loss goes to ``loss[i]``, and what reading its
+    targets found to ``status[i]`` (see ``_labels.read_labels``): a used
+    entry outside [0, C) leaves the row uncomputed.
 
     Rows are split into ``n_chunks`` contiguous chunks, one per thread, each
     with its own scratch, allocated here once (the caller passes
@@ -81,7 +86,6 @@ def ranking_rows(scores, targets, margin, loss, bad_entry, grad, grad_scale, n_c
     depend on the chunking.
     """
     n_rows, n_classes = scores.shape
-    width = targets.shape[1]
     n_chunks = min(n_rows, n_chunks)
     slots = max(width, LINEAR_TARGETS) + 1
     all_classes = np.empty((n_chunks, max(width, SMALL_TARGETS)), np.int64)
@@ -102,14 +106,15 @@ def ranking_rows(scores, targets, margin, loss, bad_entry, grad, grad_scale, n_c
             all_counts[chunk],
         )
         for row in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
-            bad_entry[row] = _ranking_row(
-                scores[row], targets, row, margin, loss, grad, grad_scale, scratch
+            status[row] = _ranking_row(
+                scores[row], indptr, indices, padded, row, margin, loss, grad,
+                grad_scale, scratch,
             )
 
 
 @cpu_kernel(inline="always")
-def _ranking_row(x, targets, row, margin, loss, grad, grad_scale, scratch):
-    """Compute one row; return the column of a bad target entry, or -1."""
+def _ranking_row(x, indptr, indices, padded, row, margin, loss, grad, grad_scale, scratch):
+    """Compute one row; return its status (``_labels.read_labels``)."""
     (
         classes,
         sorted_scores,
@@ -120,16 +125,10 @@ def _ranking_row(x, targets, row, margin, loss, grad, grad_scale, scratch):
         counts,
     ) = scratch
     n_classes = x.shape[0]
-    n_targets = 0
-    for k in range(targets.shape[1]):
-        label = targets[row, k]
-        if label == -1:
-            break
-        if label < 0 or label >= n_classes:
-            loss[row] = np.nan
-            return k
-        classes[n_targets] = label
-        n_targets += 1
+    n_targets, status = read_labels(indptr, indices, padded, row, n_classes, classes)
+    if status >= 0:
+        loss[row] = np.nan
+        return status
 
     small = n_targets <= SMALL_TARGETS
     if small:
@@ -144,7 +143,7 @@ def _ranking_row(x, targets, row, margin, loss, grad, grad_scale, scratch):
         loss[row] = 0.0
         if grad is not None:
             grad[row, :] = 0
-        return -1
+        return status
 
     targets_finite = True
     for k in range(n_targets):
@@ -206,7 +205,7 @@ def _ranking_row(x, targets, row, margin, loss, grad, grad_scale, scratch):
                 grad, row, scale,
             )
     loss[row] = row_sum / n_classes
-    return -1
+    return status
 
 
 @cpu_kernel(inline="always")

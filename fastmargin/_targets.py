@@ -1,53 +1,105 @@
-"""Target forms and their conversion to the kernels' canonical form.
+"""Target forms, and their conversion to the kernels' canonical form.
 
-The kernels take class indices as a C-contiguous int32 or int64 matrix of
-shape (N, K), each row read up to its first -1. Everything that turns a
-user's target into that form lives here, apart from the kernels.
+A user's target is one of: class indices padded with -1 (any integer
+dtype), a bool 0/1 indicator matrix, or a ``scipy.sparse`` label matrix.
+:func:`as_label_rows` turns each into :class:`LabelRows`, the form every
+kernel reads (see ``_labels.py``); the public converters
+:func:`indicator_from_targets` and :func:`targets_from_indicator` are built
+on the same compiled loops. Nothing here computes a loss.
 """
 
+import operator
+from typing import NamedTuple, Optional
+
+import numba
 import numpy as np
+import scipy.sparse
+
+from ._labels import (
+    ROW_OK,
+    count_indicator_labels,
+    fill_indicator_from_labels,
+    fill_labels_from_indicator,
+)
 
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def as_padded_indices(target, n_rows, n_classes, one_dimensional):
-    """Return ``target`` as the kernels' padded class-index matrix.
+class LabelRows(NamedTuple):
+    """A target in the kernels' canonical form.
+
+    Row i's labels are ``indices[indptr[i]:indptr[i + 1]]``, read up to the
+    first -1 when ``padded``. A bool indicator that a kernel reads directly
+    is kept as ``indicator`` (C-contiguous (N, C)); ``indptr`` then holds
+    zeros and ``indices`` nothing.
+    """
+
+    indptr: np.ndarray  # int64, (N + 1,)
+    indices: np.ndarray  # int32 or int64, 1-D
+    padded: bool
+    width: int  # most entries in a row
+    indicator: Optional[np.ndarray]
+    # The (N, K) padded matrix that error messages quote (None for others).
+    padded_source: Optional[np.ndarray]
+    # An integer target of the input's own shape: the kernels' report of
+    # 0/1-only rows then means it was probably meant as an indicator.
+    may_be_indicator: bool
+
+
+def as_label_rows(target, n_rows, n_classes, one_dimensional, *, keep_indicator):
+    """Return ``target`` (any accepted form) as :class:`LabelRows`.
 
     Parameters
     ----------
-    target : array_like of int
-        Class indices, shape (K,) for a single sample or (N, K) for a batch,
-        each row read up to its first -1.
+    target : array_like or scipy.sparse matrix/array
+        Padded class indices (K,) / (N, K), a bool indicator of the input's
+        shape, or a sparse (N, C) label matrix.
     n_rows, n_classes : int
         Number of samples N and of classes C of the scores.
     one_dimensional : bool
         Whether the scores were a single 1-D sample.
-
-    Returns
-    -------
-    indices : ndarray of int32 or int64, shape (N, K)
-        C-contiguous; int32 and int64 are kept as they are (no copy when the
-        input is already C-contiguous), other integer types become int64.
-        Range checks are left to the kernels, which read only the used
-        entries.
+    keep_indicator : bool
+        Keep a bool indicator dense for a kernel that reads it directly
+        (otherwise it becomes label lists).
 
     Raises
     ------
     TypeError
-        If ``target`` does not hold integers.
+        If ``target`` holds neither integers nor booleans.
     ValueError
-        If its shape does not match the scores, or an unsigned value does not
+        If its shape does not match the scores, or an unsigned index does not
         fit in int64.
     """
+    scores_shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
+    if scipy.sparse.issparse(target):
+        return _sparse_rows(target, n_rows, n_classes)
     was_array = isinstance(target, np.ndarray)
     target = np.asarray(target)
     if not was_array and target.size == 0 and target.dtype == np.float64:
         target = target.astype(np.int64)  # np.asarray([]) is float64
-    if target.dtype == np.bool_ or not np.issubdtype(target.dtype, np.integer):
+    if target.dtype == np.bool_:
+        if target.shape != scores_shape:
+            raise ValueError(
+                f"a bool indicator target must have the input's shape "
+                f"{scores_shape}, got shape {target.shape}"
+            )
+        indicator = np.ascontiguousarray(target.reshape(n_rows, n_classes))
+        if keep_indicator:
+            return LabelRows(
+                np.zeros(n_rows + 1, np.int64), np.empty(0, np.int64), False, 0,
+                indicator, None, False,
+            )
+        return _indicator_rows(indicator)
+    if not np.issubdtype(target.dtype, np.integer):
         raise TypeError(
-            "target must hold integer class indices padded with -1, "
-            f"got dtype {target.dtype}"
+            "target must hold integer class indices padded with -1, a bool "
+            f"indicator or a scipy.sparse label matrix, got dtype {target.dtype}"
         )
+    return _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape)
+
+
+def _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape):
+    may_be_indicator = target.shape == scores_shape
     expected_ndim = 1 if one_dimensional else 2
     if target.ndim != expected_ndim:
         expected = "(K,)" if one_dimensional else "(N, K)"
@@ -64,16 +116,220 @@ def as_padded_indices(target, n_rows, n_classes, one_dimensional):
     if target.dtype not in (np.int32, np.int64):
         if target.dtype == np.uint64 and target.size and target.max() > _INT64_MAX:
             row, column = np.argwhere(target > _INT64_MAX)[0]
-            raise_bad_entry(target, row, column, n_classes, one_dimensional)
+            _raise_bad_index(target, row, column, n_classes, one_dimensional)
         target = target.astype(np.int64)
-    return np.ascontiguousarray(target)
+    target = np.ascontiguousarray(target)
+    width = target.shape[1]
+    return LabelRows(
+        np.arange(n_rows + 1, dtype=np.int64) * width,
+        target.reshape(-1),
+        True,
+        width,
+        None,
+        target,
+        may_be_indicator,
+    )
 
 
-def raise_bad_entry(target, row, column, n_classes, one_dimensional):
-    """Raise the ValueError for a used entry of the (N, K) ``target`` that is
-    not a class index, naming the entry as the caller wrote it."""
+def _sparse_rows(target, n_rows, n_classes):
+    if target.shape != (n_rows, n_classes):
+        raise ValueError(
+            f"a sparse target must have shape (N, C) = {(n_rows, n_classes)}, "
+            f"got shape {target.shape}"
+        )
+    labels = _canonical_csr(target)
+    indptr = labels.indptr.astype(np.int64)
+    width = int(np.diff(indptr).max()) if n_rows else 0
+    return LabelRows(indptr, labels.indices, False, width, None, None, False)
+
+
+def _canonical_csr(target):
+    """CSR with sorted, distinct column indices and no stored zeros; the
+    caller's matrix is never modified (CSR in canonical form is used as is)."""
+    labels = target.tocsr()
+    copied = labels is not target
+    if not labels.has_canonical_format:
+        labels = labels if copied else labels.copy()
+        copied = True
+        labels.sum_duplicates()
+    if labels.nnz and not np.all(labels.data):
+        labels = labels if copied else labels.copy()
+        labels.eliminate_zeros()
+    return labels
+
+
+def _indicator_rows(indicator):
+    """Label lists (CSR-like) of a C-contiguous bool (N, C) indicator."""
+    n_rows, n_classes = indicator.shape
+    counts = np.empty(n_rows, np.int64)
+    count_indicator_labels(indicator, counts)
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(indptr[-1], np.int32 if n_classes <= 2**31 else np.int64)
+    fill_labels_from_indicator(indicator, indptr[:-1], indices)
+    width = int(counts.max()) if n_rows else 0
+    return LabelRows(indptr, indices, False, width, None, None, False)
+
+
+def _raise_bad_entry(rows, row, position, n_classes, one_dimensional):
+    """Raise the ValueError for entry ``position`` of row ``row`` of ``rows``
+    (a :class:`LabelRows`), which a kernel found not to be a class index."""
+    if rows.padded_source is not None:
+        _raise_bad_index(rows.padded_source, row, position, n_classes, one_dimensional)
+    value = rows.indices[rows.indptr[row] + position]
+    raise ValueError(
+        f"target row {row} holds column index {value}, outside [0, {n_classes})"
+    )
+
+
+def _raise_bad_index(target, row, column, n_classes, one_dimensional):
     where = f"target[{column}]" if one_dimensional else f"target[{row}, {column}]"
     raise ValueError(
         f"{where} = {target[row, column]} is not a class index: used entries "
         f"must lie in [0, {n_classes}), and -1 ends a row"
     )
+
+
+def indicator_from_targets(target, n_classes):
+    """Turn -1 padded class indices into a bool 0/1 indicator matrix.
+
+    Parameters
+    ----------
+    target : array_like of int, shape (K,) or (N, K)
+        Class indices, each row read up to its first -1 (later entries are
+        ignored). A label listed twice is one label.
+    n_classes : int
+        Number of classes C, at least 1.
+
+    Returns
+    -------
+    indicator : ndarray of bool, shape (C,) or (N, C)
+        ``indicator[i, c]`` is True when row i lists class c.
+
+    Raises
+    ------
+    TypeError
+        If ``target`` does not hold integers, or ``n_classes`` is not an int.
+    ValueError
+        If ``n_classes < 1``, ``target`` is not 1-D or 2-D, or a used entry
+        lies outside [0, C).
+
+    See Also
+    --------
+    targets_from_indicator : the inverse conversion.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmargin import indicator_from_targets
+    >>> indicator_from_targets(np.array([[2, 0, -1], [1, -1, 7]]), 3)
+    array([[ True, False,  True],
+           [False,  True, False]])
+    """
+    n_classes = check_positive_int(n_classes, "n_classes")
+    target = np.asarray(target)
+    if target.ndim not in (1, 2):
+        raise ValueError(f"target must have shape (K,) or (N, K), got shape {target.shape}")
+    if target.dtype == np.bool_ or not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(
+            f"target must hold integer class indices padded with -1, got dtype {target.dtype}"
+        )
+    one_dimensional = target.ndim == 1
+    n_rows = 1 if one_dimensional else target.shape[0]
+    scores_shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
+    rows = _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape)
+    indicator = np.zeros((n_rows, n_classes), dtype=bool)
+    status = np.empty(n_rows, np.int64)
+    if n_rows:
+        fill_indicator_from_labels(
+            rows.indptr, rows.indices, True, rows.width, indicator, status,
+            numba.get_num_threads(),
+        )
+    raise_for_bad_rows(status, rows, n_classes, one_dimensional)
+    return indicator.reshape(-1) if one_dimensional else indicator
+
+
+def targets_from_indicator(indicator):
+    """Turn a 0/1 indicator matrix into -1 padded class indices.
+
+    Parameters
+    ----------
+    indicator : array_like of bool or 0/1 integers, shape (C,) or (N, C), or scipy.sparse
+        Row i holds a True (or 1, or a stored non-zero) at each of its labels.
+
+    Returns
+    -------
+    target : ndarray of int64, shape (K,) or (N, K)
+        Each row's labels in ascending order, then -1 up to K, the most
+        labels any row has.
+
+    Raises
+    ------
+    TypeError
+        If ``indicator`` holds neither booleans nor integers.
+    ValueError
+        If it is not 1-D or 2-D, or an integer entry is neither 0 nor 1.
+
+    See Also
+    --------
+    indicator_from_targets : the inverse conversion.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmargin import targets_from_indicator
+    >>> targets_from_indicator(np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]]))
+    array([[ 0,  2],
+           [-1, -1],
+           [ 1, -1]])
+    """
+    if scipy.sparse.issparse(indicator):
+        labels = _canonical_csr(indicator)
+        counts = np.diff(labels.indptr)
+        width = int(counts.max()) if counts.size else 0
+        target = np.full((labels.shape[0], width), -1, dtype=np.int64)
+        rows = np.repeat(np.arange(labels.shape[0]), counts)
+        columns = np.arange(labels.nnz) - np.repeat(labels.indptr[:-1], counts)
+        target[rows, columns] = labels.indices
+        return target
+    indicator = np.asarray(indicator)
+    if indicator.ndim not in (1, 2):
+        raise ValueError(
+            f"indicator must have shape (C,) or (N, C), got shape {indicator.shape}"
+        )
+    if indicator.dtype != np.bool_:
+        if not np.issubdtype(indicator.dtype, np.integer):
+            raise TypeError(
+                f"indicator must hold booleans or 0/1 integers, got dtype {indicator.dtype}"
+            )
+        if np.any((indicator != 0) & (indicator != 1)):
+            raise ValueError("an integer indicator must hold only 0s and 1s")
+        indicator = indicator.astype(bool)
+    one_dimensional = indicator.ndim == 1
+    dense = np.ascontiguousarray(indicator.reshape(1, -1) if one_dimensional else indicator)
+    counts = np.empty(dense.shape[0], np.int64)
+    count_indicator_labels(dense, counts)
+    width = int(counts.max()) if counts.size else 0
+    target = np.full((dense.shape[0], width), -1, dtype=np.int64)
+    fill_labels_from_indicator(dense, np.arange(dense.shape[0]) * width, target.reshape(-1))
+    return target.reshape(-1) if one_dimensional else target
+
+
+def check_positive_int(value, name):
+    """Return ``value`` as an int >= 1, or raise naming the argument."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def raise_for_bad_rows(status, rows, n_classes, one_dimensional):
+    """Raise for the first row whose ``status`` names a bad entry."""
+    if status.size and status.max() > ROW_OK:
+        row = int(np.argmax(status > ROW_OK))
+        _raise_bad_entry(rows, row, int(status[row]), n_classes, one_dimensional)

@@ -1,0 +1,105 @@
+"""The kernels' canonical target form, and the compiled loops that read and
+build it.
+
+Every loss kernel reads a sample's labels as one list of class indices,
+``indices[indptr[i]:indptr[i + 1]]``: a padded (N, K) index matrix is that
+with ``indptr[i] = i * K`` (a row then ends early at its first -1), a CSR
+label matrix is that as it stands. :func:`read_labels` is the one loop that
+reads such a row for every kernel, checking each used entry on the way.
+
+The converters between label lists and dense 0/1 indicators live here too,
+as parallel loops over rows.
+"""
+
+import numba
+import numpy as np
+
+from ._numba_options import cpu_kernel
+
+# Row statuses that :func:`read_labels` reports besides the position (>= 0)
+# of a bad entry.
+ROW_OK = -1
+# Fine, but every entry was 0 or 1 and no -1 ended the row: a whole target
+# of such rows is probably a 0/1 indicator matrix passed as integers.
+ROW_OF_ZEROS_AND_ONES = -2
+
+
+@cpu_kernel(inline="always")
+def read_labels(indptr, indices, padded, row, n_classes, labels):
+    """Copy row ``row``'s used class indices into ``labels``.
+
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        The canonical form: row i's entries are ``indices[indptr[i]:indptr[i + 1]]``.
+    padded : bool
+        Whether a -1 ends a row early (padded index rows); otherwise every
+        entry is used.
+    row, n_classes : int
+        The row to read, and C.
+    labels : ndarray of int64
+        Scratch with room for the row's entries.
+
+    Returns
+    -------
+    n_labels : int
+        Number of used entries copied (duplicates kept).
+    status : int
+        The position within the row of the first used entry outside
+        [0, C) (the row must not be computed), else ``ROW_OK`` or
+        ``ROW_OF_ZEROS_AND_ONES``.
+    """
+    start = indptr[row]
+    n_labels = 0
+    zeros_and_ones = padded
+    for position in range(start, indptr[row + 1]):
+        label = indices[position]
+        if padded and label == -1:
+            return n_labels, ROW_OK
+        if label < 0 or label >= n_classes:
+            return n_labels, position - start
+        zeros_and_ones &= label <= 1
+        labels[n_labels] = label
+        n_labels += 1
+    return n_labels, ROW_OF_ZEROS_AND_ONES if zeros_and_ones else ROW_OK
+
+
+@cpu_kernel(parallel=True)
+def count_indicator_labels(indicator, counts):
+    """``counts[i]`` = number of True entries in row i of a 0/1 matrix."""
+    for row in numba.prange(indicator.shape[0]):
+        count = 0
+        for label in range(indicator.shape[1]):
+            count += indicator[row, label]
+        counts[row] = count
+
+
+@cpu_kernel(parallel=True)
+def fill_labels_from_indicator(indicator, starts, labels):
+    """Write row i's True columns, ascending, to ``labels[starts[i]:]``."""
+    for row in numba.prange(indicator.shape[0]):
+        position = starts[row]
+        for label in range(indicator.shape[1]):
+            if indicator[row, label]:
+                labels[position] = label
+                position += 1
+
+
+@cpu_kernel(parallel=True)
+def fill_indicator_from_labels(indptr, indices, padded, width, indicator, status, n_chunks):
+    """Set ``indicator[i, c]`` for every used label c of row i (``indicator``
+    starts all False); ``status[i]`` as :func:`read_labels` reports it.
+    ``width`` is the most entries a row holds; rows are split into
+    ``n_chunks`` chunks, each with its own scratch."""
+    n_rows, n_classes = indicator.shape
+    n_chunks = min(n_rows, n_chunks)
+    all_labels = np.empty((n_chunks, width), np.int64)
+    for chunk in numba.prange(n_chunks):
+        labels = all_labels[chunk]
+        for row in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
+            n_labels, row_status = read_labels(
+                indptr, indices, padded, row, n_classes, labels
+            )
+            status[row] = row_status
+            for k in range(n_labels):
+                indicator[row, labels[k]] = True
