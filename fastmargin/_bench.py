@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from ._frontend import multilabel_margin_loss_and_grad
+from ._frontend import multilabel_hinge_loss_and_grad, multilabel_margin_loss_and_grad
+from ._targets import indicator_from_targets
 
 
 def make_batch(n_rows, n_classes, n_targets, *, dtype=np.float32, layout="torch", seed=0):
@@ -82,9 +83,10 @@ def ranking_floor_bytes(scores, targets):
     return 2 * scores.nbytes + used * targets.itemsize
 
 
-def fastmargin_ranking_call(scores, targets):
-    """The timed fastmargin call: fused loss and gradient, mean reduction."""
-    return lambda: multilabel_margin_loss_and_grad(scores, targets)
+def fastmargin_ranking_call(scores, targets, out=None):
+    """The timed fastmargin call: fused loss and gradient, mean reduction;
+    the gradient goes to ``out`` when given."""
+    return lambda: multilabel_margin_loss_and_grad(scores, targets, out=out)
 
 
 def torch_ranking_call(scores, targets):
@@ -100,5 +102,53 @@ def torch_ranking_call(scores, targets):
     def call():
         leaf.grad = None
         torch.nn.functional.multilabel_margin_loss(leaf, torch_targets).backward()
+
+    return call
+
+
+def hinge_floor_bytes(scores, targets):
+    """Bytes the fused hinge loss + gradient must move: the scores read, the
+    gradient written and the (compact) target entries read."""
+    return 2 * scores.nbytes + targets.nbytes
+
+
+def hinge_signs(scores, targets):
+    """The dense +1/-1 label signs that a hand-written hinge multiplies by,
+    in the scores' dtype (built once, outside any timing)."""
+    indicator = indicator_from_targets(targets, scores.shape[1])
+    return np.where(indicator, 1, -1).astype(scores.dtype)
+
+
+def fastmargin_hinge_call(scores, targets, out=None):
+    """The timed fastmargin call: fused hinge loss and gradient, mean
+    reduction; the gradient goes to ``out`` when given."""
+    return lambda: multilabel_hinge_loss_and_grad(scores, targets, out=out)
+
+
+def numpy_hinge_call(scores, signs, margin=1.0):
+    """The vectorised NumPy expression of the hinge's mean and gradient."""
+
+    def call():
+        z = margin - signs * scores
+        loss = np.maximum(z, 0).mean()
+        grad = np.where(z > 0, -signs, 0) / z.size
+        return loss, grad
+
+    return call
+
+
+def torch_hinge_call(scores, signs, margin=1.0):
+    """PyTorch autograd on ``clamp(margin - s * x, min=0).mean()``, or None
+    when PyTorch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    leaf = torch.tensor(scores, requires_grad=True)
+    torch_signs = torch.from_numpy(signs)
+
+    def call():
+        leaf.grad = None
+        torch.clamp(margin - torch_signs * leaf, min=0).mean().backward()
 
     return call
