@@ -25,17 +25,15 @@ Run: ``python benchmarks/hinge_table.py [--rounds 7]``; prints Markdown.
 """
 
 import argparse
-import os
-import platform
 import time
 
-import numba
 import numpy as np
 import scipy.sparse
 
 from fastmargin import AdaptiveMargins, indicator_from_targets, multilabel_hinge_loss_and_grad
 from fastmargin._bench import (
     copy_bandwidth,
+    machine_line,
     fastmargin_hinge_call,
     hinge_floor_bytes,
     hinge_signs,
@@ -87,12 +85,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     bandwidth = copy_bandwidth()
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, numba {numba.__version__} with "
-        f"{numba.get_num_threads()} threads; np.copyto bandwidth "
-        f"{bandwidth / 1e9:.1f} GB/s (read + write)\n"
-    )
+    print(machine_line(bandwidth))
     print(
         "| N x C | labels | fastmargin (ms) | x floor | with out= (ms) | x floor "
         "| NumPy (ms) | PyTorch (ms) | speed-up vs NumPy / PyTorch "

@@ -23,15 +23,13 @@ Run: ``python benchmarks/ranking_table.py [--rounds 7]``; prints Markdown.
 """
 
 import argparse
-import os
-import platform
 import time
 
-import numba
 import numpy as np
 
 from fastmargin._bench import (
     copy_bandwidth,
+    machine_line,
     fastmargin_ranking_call,
     make_batch,
     ranking_floor_bytes,
@@ -80,12 +78,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     bandwidth = copy_bandwidth()
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, numba {numba.__version__} with "
-        f"{numba.get_num_threads()} threads; np.copyto bandwidth "
-        f"{bandwidth / 1e9:.1f} GB/s (read + write)\n"
-    )
+    print(machine_line(bandwidth))
     print(
         "| N x C | targets | fastmargin (ms) | PyTorch (ms) | speed-up (goal) "
         "| floor (ms) | x floor (goal) | with out= (ms) | speed-up | x floor |"

@@ -4,8 +4,11 @@ Data generation, warm timing, the memory floor, and PyTorch's reference
 call live here once, so every report measures the same thing the same way.
 """
 
+import os
+import platform
 import time
 
+import numba
 import numpy as np
 
 from ._frontend import multilabel_hinge_loss_and_grad, multilabel_margin_loss_and_grad
@@ -74,6 +77,16 @@ def copy_bandwidth(n_bytes=256 * 2**20, repeat=5):
     destination = np.empty_like(source)
     best, _ = best_and_median(lambda: np.copyto(destination, source), repeat=repeat)
     return 2 * source.nbytes / best
+
+
+def machine_line(bandwidth):
+    """One line saying where a benchmark ran: CPU, threads, copy bandwidth."""
+    return (
+        f"Machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, numba {numba.__version__} with "
+        f"{numba.get_num_threads()} threads; np.copyto bandwidth "
+        f"{bandwidth / 1e9:.1f} GB/s (read + write)\n"
+    )
 
 
 def ranking_floor_bytes(scores, targets):

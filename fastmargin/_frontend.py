@@ -305,7 +305,40 @@ _RANKING_DOC_COMMON = """
         "sum" adds them up. Default "mean".
 """
 
-_RANKING_DOC_GRAD_OUTPUT = """    grad_output : array_like, optional
+def _grad_sections(loss_name, grad_detail=""):
+    """Returns and Raises of a ``<loss>_grad`` docstring."""
+    return f"""
+    Returns
+    -------
+    grad : ndarray
+        Same shape and float dtype as ``input`` (``out`` when given).{grad_detail}
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`{loss_name}`, and for a ``grad_output`` of the wrong shape
+        or an ``out`` that does not fit.
+"""
+
+
+def _and_grad_sections(loss_name):
+    """Returns and Raises of a ``<loss>_and_grad`` docstring."""
+    return f"""
+    Returns
+    -------
+    loss : ndarray or scalar
+        As returned by :func:`{loss_name}`.
+    grad : ndarray
+        As returned by :func:`{loss_name}_grad`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`{loss_name}_grad`.
+"""
+
+
+_DOC_GRAD_OUTPUT = """    grad_output : array_like, optional
         Gradient of the caller's objective with respect to the loss: the
         result is the gradient of ``sum(grad_output * loss)``. Shape (N,)
         (or () for 1-D input) with ``reduction="none"``, a scalar otherwise.
@@ -406,20 +439,12 @@ multilabel_margin_loss_grad.__doc__ = (
     """Gradient of the multi-label ranking margin loss with respect to ``input``.
 """
     + _RANKING_DOC_COMMON
-    + _RANKING_DOC_GRAD_OUTPUT
-    + """
-    Returns
-    -------
-    grad : ndarray
-        Same shape and float dtype as ``input``. Where a hinge sits exactly at
-        its kink the slope taken is 0, as in PyTorch.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`multilabel_margin_loss`, and a ValueError for a
-        ``grad_output`` of the wrong shape.
-"""
+    + _DOC_GRAD_OUTPUT
+    + _grad_sections(
+        "multilabel_margin_loss",
+        "\n        Where a hinge sits exactly at its kink the slope taken is 0, as in"
+        "\n        PyTorch.",
+    )
     + _RANKING_DOC_NOTES
     + """
     Examples
@@ -436,20 +461,8 @@ multilabel_margin_loss_and_grad.__doc__ = (
     """Multi-label ranking margin loss and its gradient, from one pass.
 """
     + _RANKING_DOC_COMMON
-    + _RANKING_DOC_GRAD_OUTPUT
-    + """
-    Returns
-    -------
-    loss : ndarray or scalar
-        As returned by :func:`multilabel_margin_loss`.
-    grad : ndarray
-        As returned by :func:`multilabel_margin_loss_grad`.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`multilabel_margin_loss_grad`.
-"""
+    + _DOC_GRAD_OUTPUT
+    + _and_grad_sections("multilabel_margin_loss")
     + _RANKING_DOC_NOTES
     + """
     Examples
@@ -572,19 +585,8 @@ multilabel_hinge_loss_grad.__doc__ = (
     """Gradient of the per-label hinge loss with respect to ``input``.
 """
     + _HINGE_DOC_COMMON
-    + _RANKING_DOC_GRAD_OUTPUT
-    + """
-    Returns
-    -------
-    grad : ndarray
-        Same shape and float dtype as ``input``.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`multilabel_hinge_loss`, and a ValueError for a
-        ``grad_output`` of the wrong shape.
-"""
+    + _DOC_GRAD_OUTPUT
+    + _grad_sections("multilabel_hinge_loss")
     + _HINGE_DOC_NOTES
     + """
     Examples
@@ -601,20 +603,8 @@ multilabel_hinge_loss_and_grad.__doc__ = (
     """Per-label hinge loss and its gradient, from one pass.
 """
     + _HINGE_DOC_COMMON
-    + _RANKING_DOC_GRAD_OUTPUT
-    + """
-    Returns
-    -------
-    loss : ndarray or scalar
-        As returned by :func:`multilabel_hinge_loss`.
-    grad : ndarray
-        As returned by :func:`multilabel_hinge_loss_grad`.
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`multilabel_hinge_loss_grad`.
-"""
+    + _DOC_GRAD_OUTPUT
+    + _and_grad_sections("multilabel_hinge_loss")
     + _HINGE_DOC_NOTES
     + """
     Examples
