@@ -57,3 +57,15 @@ def test_make_batch_gives_distinct_labels_and_the_floor_counts_used_entries():
     assert ranking_floor_bytes(scores, targets) == 2 * scores.nbytes + 50 * 8 * 8
     _, compact = make_batch(50, 30, 7, layout="compact")
     assert compact.shape == (50, 7) and compact.dtype == np.int64
+
+
+def test_readme_python_examples_run():
+    readme = (REPOSITORY / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert len(blocks) >= 2
+    namespace = {}
+    for block in blocks:  # later blocks use names from earlier ones
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["grad"].shape == namespace["scores"].shape
+    # The adaptive margins moved from their initial 1.0 after one batch.
+    assert not np.all(namespace["adaptive"].margins == 1.0)
