@@ -13,6 +13,7 @@ from typing import NamedTuple, Optional
 
 import numba
 import numpy as np
+import scipy.sparse
 
 from ._hinge import hinge_rows
 from ._labels import ROW_OF_ZEROS_AND_ONES
@@ -20,6 +21,8 @@ from ._ranking import ranking_rows
 from ._targets import LabelRows, as_label_rows, check_positive_int, raise_for_bad_rows
 
 _REDUCTIONS = ("none", "mean", "sum")
+# The arrays that scipy.sparse formats keep their contents in.
+_SPARSE_PARTS = ("data", "indices", "indptr", "row", "col", "coords", "offsets")
 # Blocks whose per-label partial sums AdaptiveMargins adds up in a fixed
 # order: a number that depends on the shape alone, never on the threads, and
 # keeps the partials within 64 MiB.
@@ -173,9 +176,16 @@ def _gradient_destination(out, scores, one_dimensional, inputs):
         )
     if not (out.flags.c_contiguous and out.flags.writeable):
         raise ValueError("out must be C-contiguous and writeable")
-    for name, array in inputs.items():
-        if isinstance(array, np.ndarray) and np.may_share_memory(out, array):
-            raise ValueError(f"out must not share memory with {name}")
+    for name, value in inputs.items():
+        # A sparse target's arrays are inputs too.
+        parts = (
+            [getattr(value, part, None) for part in _SPARSE_PARTS]
+            if scipy.sparse.issparse(value)
+            else [value]
+        )
+        for array in parts:
+            if isinstance(array, np.ndarray) and np.may_share_memory(out, array):
+                raise ValueError(f"out must not share memory with {name}")
     return out.reshape(scores.shape)
 
 
@@ -673,8 +683,8 @@ class AdaptiveMargins:
     >>> scores = np.array([[2.0, -0.5, 0.5], [1.0, 0.0, -1.0]])
     >>> target = np.array([[0, 2], [0, -1]])
     >>> loss, grad = adaptive.loss_and_grad(scores, target)
-    >>> adaptive.margins  # label 1: 0.5 and 1.0 over 2 samples, times 0.5
-    array([1.   , 1.375, 1.25 ])
+    >>> adaptive.margins  # label 1: (0.5 + 1.0) / 2 * 0.5; label 2: (0.5 + 0) / 2 * 0.5
+    array([1.   , 1.375, 1.125])
     """
 
     def __init__(self, n_labels, *, initial=1.0, rate=0.1, bounds=(0.5, 2.0)):

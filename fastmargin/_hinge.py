@@ -31,13 +31,21 @@ import numba
 import numpy as np
 
 from ._labels import ROW_OK, read_labels
-from ._numba_options import VECTOR_REDUCTION_FASTMATH, cpu_kernel
+from ._numba_options import FASTMATH, cpu_kernel
+
+# Each row's terms are written to a per-block buffer by a vectorised loop,
+# then added up in LANES independent running sums (term c goes to lane
+# c % LANES, the tail to lane 0), combined pairwise at the end: an order
+# written in the source, not chosen by the compiler.
+LANES = 8
+# Neither ``reassoc`` nor ``contract``: the compiled order of every sum (and
+# whether a multiply is fused into an add) must not depend on which variant
+# of the kernel is compiled (loss only, fused, adaptive) or on the build, so
+# that all of them give the same bits.
+HINGE_FASTMATH = FASTMATH - {"contract"}
 
 
-# The whole driver may reassociate float sums (each row's and each label's
-# sum is vectorised); the compiled order is fixed, so results stay identical
-# run to run and for any thread count.
-@cpu_kernel(parallel=True, fastmath=VECTOR_REDUCTION_FASTMATH)
+@cpu_kernel(parallel=True, fastmath=HINGE_FASTMATH)
 def hinge_rows(
     scores, indptr, indices, padded, width, indicator, margins, squared, loss, status,
     grad, grad_scale, label_sums, n_blocks,
@@ -53,16 +61,18 @@ def hinge_rows(
     n_rows, n_classes = scores.shape
     all_labels = np.empty((n_blocks, width), np.int64)
     all_masks = np.zeros((n_blocks, n_classes if indicator is None else 0), np.bool_)
+    all_terms = np.empty((n_blocks, n_classes), np.float64)
     for block in numba.prange(n_blocks):
         labels = all_labels[block]
         mask = all_masks[block]
+        terms = all_terms[block]
         for row in range(block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks):
             scale = grad_scale[row] if grad is not None else 0.0
             if indicator is not None:
                 status[row] = ROW_OK
                 loss[row] = _hinge_row(
                     scores[row], indicator[row], margins, squared, grad, row, scale,
-                    label_sums, block,
+                    label_sums, block, terms,
                 )
                 continue
             n_labels, row_status = read_labels(
@@ -75,35 +85,37 @@ def hinge_rows(
             for k in range(n_labels):
                 mask[labels[k]] = True
             loss[row] = _hinge_row(
-                scores[row], mask, margins, squared, grad, row, scale, label_sums, block
+                scores[row], mask, margins, squared, grad, row, scale, label_sums,
+                block, terms,
             )
             for k in range(n_labels):
                 mask[labels[k]] = False
 
 
 @cpu_kernel(inline="always")
-def _hinge_row(x, is_label, margins, squared, grad, row, scale, label_sums, block):
-    """One row's loss; writes its gradient row and adds to its block's
-    label sums. Branches once on ``squared`` so that each loop is compiled
-    with it constant."""
+def _hinge_row(x, is_label, margins, squared, grad, row, scale, label_sums, block, terms):
+    """One row's loss; writes its gradient row and adds to its block's label
+    sums. Branches on ``squared`` outside the streaming loop so that each
+    copy is compiled with it constant."""
     if squared:
-        total = _hinge_terms(x, is_label, margins, True, grad, row, scale, label_sums, block)
+        _write_terms(x, is_label, margins, True, grad, row, scale, label_sums, block, terms)
     else:
-        total = _hinge_terms(x, is_label, margins, False, grad, row, scale, label_sums, block)
-    return total / x.shape[0]
+        _write_terms(x, is_label, margins, False, grad, row, scale, label_sums, block, terms)
+    return _sum_in_lanes(terms) / x.shape[0]
 
 
 @cpu_kernel(inline="always")
-def _hinge_terms(x, is_label, margins, squared, grad, row, scale, label_sums, block):
-    """Sum of the row's hinge terms, streaming once over its classes."""
+def _write_terms(x, is_label, margins, squared, grad, row, scale, label_sums, block, terms):
+    """``terms[c]`` = class c's hinge term; writes the gradient and adds each
+    term to its block's label sum. No sum across classes here: the loop
+    vectorises without reassociating anything."""
     zero = x.dtype.type(0)
-    total = 0.0
     for c in range(x.shape[0]):
         value = x[c]
         z = margins[c] - (value if is_label[c] else -value)
         hinge = np.float64(zero if z <= zero else z)  # NaN stays NaN
         term = hinge * hinge if squared else hinge
-        total += term
+        terms[c] = term
         if label_sums is not None:
             label_sums[block, c] += term
         if grad is not None:
@@ -112,4 +124,24 @@ def _hinge_terms(x, is_label, margins, squared, grad, row, scale, label_sums, bl
             else:
                 slope = 1.0 if z > zero else (hinge if z != z else 0.0)
             grad[row, c] = (-slope if is_label[c] else slope) * scale
-    return total
+
+
+@cpu_kernel(inline="always")
+def _sum_in_lanes(values):
+    """Sum of ``values`` in LANES running sums, each in order, combined
+    pairwise."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    count = values.shape[0]
+    whole = count - count % LANES
+    for k in range(0, whole, LANES):
+        s0 += values[k]
+        s1 += values[k + 1]
+        s2 += values[k + 2]
+        s3 += values[k + 3]
+        s4 += values[k + 4]
+        s5 += values[k + 5]
+        s6 += values[k + 6]
+        s7 += values[k + 7]
+    for k in range(whole, count):
+        s0 += values[k]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))

@@ -5,7 +5,8 @@ cannot drift from one module to another.
 
 ``FASTMATH`` deliberately leaves out ``nnan`` and ``ninf``: with them LLVM may
 assume that no score is NaN or infinite and delete the checks that make a NaN
-score propagate to the loss.
+score propagate to the loss. It leaves out ``arcp`` too: a division by C
+stays a correctly rounded division, whatever the compiler hoists.
 
 ``reassoc`` is added only for loops whose float sums must be vectorised
 (``VECTOR_REDUCTION_FASTMATH``): it lets LLVM split a sum into SIMD lanes. The
@@ -15,7 +16,7 @@ for any thread count, but may differ in the last bits from a sequential sum.
 
 import numba
 
-FASTMATH = frozenset({"nsz", "arcp", "contract"})
+FASTMATH = frozenset({"nsz", "contract"})
 VECTOR_REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 
 # Kernels are cached on disk: a fresh interpreter loads them instead of
@@ -42,7 +43,7 @@ def cpu_kernel(*, parallel=False, fastmath=FASTMATH, inline="never"):
     --------
     >>> from fastmargin._numba_options import FASTMATH, cpu_kernel
     >>> sorted(FASTMATH)  # never "nnan" or "ninf": NaN must propagate
-    ['arcp', 'contract', 'nsz']
+    ['contract', 'nsz']
     >>> decorate = cpu_kernel(parallel=True)
     """
     return numba.njit(

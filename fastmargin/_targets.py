@@ -72,11 +72,10 @@ def as_label_rows(target, n_rows, n_classes, one_dimensional, *, keep_indicator)
     """
     scores_shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
     if scipy.sparse.issparse(target):
+        if target.ndim == 1 and target.shape == scores_shape:
+            target = target.reshape((1, n_classes))  # a 1-D sparse array
         return _sparse_rows(target, n_rows, n_classes)
-    was_array = isinstance(target, np.ndarray)
-    target = np.asarray(target)
-    if not was_array and target.size == 0 and target.dtype == np.float64:
-        target = target.astype(np.int64)  # np.asarray([]) is float64
+    target = _as_target_array(target)
     if target.dtype == np.bool_:
         if target.shape != scores_shape:
             raise ValueError(
@@ -96,6 +95,16 @@ def as_label_rows(target, n_rows, n_classes, one_dimensional, *, keep_indicator)
             f"indicator or a scipy.sparse label matrix, got dtype {target.dtype}"
         )
     return _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape)
+
+
+def _as_target_array(target):
+    """``np.asarray(target)``, except that an empty list is an empty index
+    row, not float64."""
+    was_array = isinstance(target, np.ndarray)
+    target = np.asarray(target)
+    if not was_array and target.size == 0 and target.dtype == np.float64:
+        target = target.astype(np.int64)
+    return target
 
 
 def _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape):
@@ -227,7 +236,7 @@ def indicator_from_targets(target, n_classes):
            [False,  True, False]])
     """
     n_classes = check_positive_int(n_classes, "n_classes")
-    target = np.asarray(target)
+    target = _as_target_array(target)
     if target.ndim not in (1, 2):
         raise ValueError(f"target must have shape (K,) or (N, K), got shape {target.shape}")
     if target.dtype == np.bool_ or not np.issubdtype(target.dtype, np.integer):
@@ -284,6 +293,9 @@ def targets_from_indicator(indicator):
            [ 1, -1]])
     """
     if scipy.sparse.issparse(indicator):
+        one_dimensional = indicator.ndim == 1
+        if one_dimensional:
+            indicator = indicator.reshape((1, indicator.shape[0]))
         labels = _canonical_csr(indicator)
         counts = np.diff(labels.indptr)
         width = int(counts.max()) if counts.size else 0
@@ -291,7 +303,7 @@ def targets_from_indicator(indicator):
         rows = np.repeat(np.arange(labels.shape[0]), counts)
         columns = np.arange(labels.nnz) - np.repeat(labels.indptr[:-1], counts)
         target[rows, columns] = labels.indices
-        return target
+        return target.reshape(-1) if one_dimensional else target
     indicator = np.asarray(indicator)
     if indicator.ndim not in (1, 2):
         raise ValueError(
