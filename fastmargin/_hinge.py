@@ -92,7 +92,7 @@ def hinge_rows(
                 mask[labels[k]] = False
 
 
-@cpu_kernel(inline="always")
+@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
 def _hinge_row(x, is_label, margins, squared, grad, row, scale, label_sums, block, terms):
     """One row's loss; writes its gradient row and adds to its block's label
     sums. Branches on ``squared`` outside the streaming loop so that each
@@ -104,7 +104,7 @@ def _hinge_row(x, is_label, margins, squared, grad, row, scale, label_sums, bloc
     return _sum_in_lanes(terms) / x.shape[0]
 
 
-@cpu_kernel(inline="always")
+@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
 def _write_terms(x, is_label, margins, squared, grad, row, scale, label_sums, block, terms):
     """``terms[c]`` = class c's hinge term; writes the gradient and adds each
     term to its block's label sum. No sum across classes here: the loop
@@ -126,7 +126,7 @@ def _write_terms(x, is_label, margins, squared, grad, row, scale, label_sums, bl
             grad[row, c] = (-slope if is_label[c] else slope) * scale
 
 
-@cpu_kernel(inline="always")
+@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
 def _sum_in_lanes(values):
     """Sum of ``values`` in LANES running sums, each in order, combined
     pairwise."""

@@ -77,3 +77,127 @@ def reduce_loss_and_grad(losses, grads, reduction, grad_output=None):
     if reduction == "sum":
         return losses.sum(), grads * weight
     return (losses.sum() / n_rows if n_rows else np.nan), grads * weight / n_rows
+
+
+# --------------------------------------------------------------------------
+# Per-label (one-vs-rest) hinge loss, target forms and adaptive margins
+
+
+def labels_indicator(target, n_classes):
+    """Bool (N, C) indicator of padded class-index rows (each read up to its
+    first -1; a label listed twice is one label). A 1-D target gives (C,)."""
+    target = np.asarray(target)
+    rows = target.reshape(1, -1) if target.ndim == 1 else target
+    indicator = np.zeros((rows.shape[0], n_classes), dtype=bool)
+    for i in range(rows.shape[0]):
+        for label in used_targets(rows[i]):
+            indicator[i, int(label)] = True
+    return indicator[0] if target.ndim == 1 else indicator
+
+
+def sorted_label_rows(indicator):
+    """Each row's labels, ascending, -1 padded to the most labels in a row:
+    what ``targets_from_indicator`` returns, written out row by row."""
+    indicator = np.asarray(indicator, dtype=bool)
+    rows = indicator.reshape(1, -1) if indicator.ndim == 1 else indicator
+    labels = [[c for c in range(rows.shape[1]) if rows[i, c]] for i in range(rows.shape[0])]
+    width = max((len(row) for row in labels), default=0)
+    padded = np.full((rows.shape[0], width), -1, dtype=np.int64)
+    for i, row in enumerate(labels):
+        padded[i, : len(row)] = row
+    return padded[0] if indicator.ndim == 1 else padded
+
+
+def looks_like_indicator(scores, target):
+    """Whether fastmargin must warn that an integer ``target`` looks like a
+    0/1 indicator: integer, the input's shape, at least one row, and every
+    entry 0 or 1 (so no row ends early at a -1)."""
+    target = np.asarray(target)
+    return bool(
+        np.issubdtype(target.dtype, np.integer)
+        and target.shape == np.shape(scores)
+        and target.size > 0
+        and np.all((target == 0) | (target == 1))
+    )
+
+
+def hinge_terms_and_slopes(scores, indicator, margin, squared=False):
+    """Per-element hinge terms and slopes d(term)/dx, float64 (N, C).
+
+    z = margin[c] - s * x[c] is computed in the scores' dtype (float32 stays
+    float32, the margin converted to it), s = +1 for a label, -1 otherwise.
+    term = max(0, z) (squared: max(0, z)**2) in float64; the slope of the
+    term with respect to x[c] is -s (squared: -s * 2 * max(0, z)) where
+    z > 0, 0 where z <= 0 (0 at the kink) and NaN where z is NaN.
+    """
+    x = np.asarray(scores)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    dtype = x.dtype.type
+    n_rows, n_classes = x.shape
+    margins = np.broadcast_to(np.asarray(margin, dtype=np.float64), (n_classes,))
+    with np.errstate(over="ignore"):  # z overflowing to inf is the definition
+        native_margins = [dtype(m) for m in margins]
+    terms = np.zeros((n_rows, n_classes))
+    slopes = np.zeros((n_rows, n_classes))
+    for i in range(n_rows):
+        for c in range(n_classes):
+            s = 1.0 if indicator[i][c] else -1.0
+            with np.errstate(over="ignore"):
+                z = native_margins[c] - dtype(s) * x[i, c]  # in the scores' dtype
+            if np.isnan(z):
+                terms[i, c] = np.nan
+                slopes[i, c] = np.nan
+            elif z > 0:
+                hinge = float(z)
+                terms[i, c] = hinge * hinge if squared else hinge
+                slopes[i, c] = -s * (2.0 * hinge if squared else 1.0)
+    return terms, slopes
+
+
+def hinge_loss_and_grad(
+    scores, indicator, margin=1.0, squared=False, reduction="mean", grad_output=None
+):
+    """Reduced per-label hinge loss and its gradient (float64).
+
+    ``indicator`` is a bool array of the scores' shape (use
+    :func:`labels_indicator` for padded indices). Per sample, the loss is the
+    sum over classes of the hinge terms divided by C.
+    """
+    x = np.asarray(scores)
+    indicator = np.asarray(indicator, dtype=bool)
+    if x.ndim == 1:
+        loss, grad = hinge_loss_and_grad(
+            x[None], indicator[None], margin, squared, reduction, grad_output
+        )
+        return (loss[0] if reduction == "none" else loss), grad[0]
+    n_classes = x.shape[1]
+    terms, slopes = hinge_terms_and_slopes(x, indicator, margin, squared)
+    losses = np.array([sum(row.tolist()) / n_classes for row in terms], dtype=np.float64)
+    return reduce_loss_and_grad(losses, slopes / n_classes, reduction, grad_output)
+
+
+def adaptive_steps(batches, n_labels, initial=1.0, rate=0.1, bounds=(0.5, 2.0), squared=False):
+    """Transcription of AdaptiveMargins' rule over a sequence of batches.
+
+    ``batches`` is a list of ``(scores, indicator)`` with (N, C) scores and
+    bool indicators. For each batch, the loss is computed with the margins
+    as they are, then ``margins = clip(margins + rate * S / N, low, high)``
+    with ``S[c]`` the sum over the batch's rows of label c's hinge term
+    (squared when ``squared``); an empty batch leaves them unchanged.
+    ``initial`` is a scalar or the (C,) margins to start from.
+    Returns the margins before each batch and after the last, a list of
+    float64 (C,) arrays.
+    """
+    low, high = bounds
+    margins = np.array(np.broadcast_to(np.asarray(initial, dtype=np.float64), (n_labels,)))
+    history = [margins.copy()]
+    for scores, indicator in batches:
+        scores = np.asarray(scores)
+        n_rows = scores.shape[0]
+        if n_rows:
+            terms, _ = hinge_terms_and_slopes(scores, indicator, margins, squared)
+            sums = np.array([sum(terms[:, c].tolist()) for c in range(n_labels)])
+            margins = np.clip(margins + rate * (sums / n_rows), low, high)
+        history.append(margins.copy())
+    return history

@@ -140,7 +140,9 @@ def test_one_class():
         loss, grad = loss_and_grad(scores, target, reduction=reduction)
         np.testing.assert_array_equal(loss, np.zeros(3) if reduction == "none" else 0.0)
         np.testing.assert_array_equal(grad, np.zeros((3, 1)))
-    loss, grad = loss_and_grad(np.array([7.0]), np.array([0]))
+    # 1-D, target 0 then -1: the bare [0] would be an integer target of the
+    # input's shape holding only 0s (the 0/1-indicator warning).
+    loss, grad = loss_and_grad(np.array([7.0]), np.array([0, -1]))
     assert loss == 0.0 and grad.shape == (1,)
 
 
@@ -466,12 +468,27 @@ def test_junk_after_first_minus_one_is_not_checked(reduction):
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize(
     "target",
-    [np.array([[0.0, 1.0]]), np.array([[True, False]]), np.array([["0", "1"]]), [[0.5, 1]]],
-    ids=["float", "bool", "str", "list-of-float"],
+    [np.array([[0.0, 1.0]]), np.array([["0", "1"]]), [[0.5, 1]]],
+    ids=["float", "str", "list-of-float"],
 )
 def test_non_integer_target_is_type_error(function, target):
     with pytest.raises(TypeError, match="target"):
         function(np.zeros((1, 3)), target)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_bool_target_is_an_indicator_never_indices(function):
+    # A bool target is a 0/1 indicator: of the input's shape, or an error
+    # (never read as class indices 0 and 1).
+    with pytest.raises(ValueError, match="bool indicator target must have the input's shape"):
+        function(np.zeros((1, 3)), np.array([[True, False]]))
+    scores = np.array([[0.5, 0.0, -0.25]])
+    indicator = np.array([[False, True, True]])
+    expected = function(scores, np.array([[1, 2, -1]]))
+    got = function(scores, indicator)
+    for a, b in zip(got if isinstance(got, tuple) else (got,),
+                    expected if isinstance(expected, tuple) else (expected,), strict=True):
+        assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -8,9 +8,11 @@ slope 0 there. A second test uses continuous random scores, which never sit
 on a kink.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import naive
@@ -34,6 +36,16 @@ JUNK = st.one_of(
 
 def tolerance(dtype):
     return 1e-6 if np.dtype(dtype) == np.float32 else 1e-12
+
+
+def indicator_warning(scores, target):
+    """The strategies can draw an integer target of the input's shape holding
+    only 0s and 1s (small C, full rows): fastmargin then warns that it looks
+    like a 0/1 indicator (and still reads indices). Expect the warning
+    exactly then."""
+    if naive.looks_like_indicator(scores, target):
+        return pytest.warns(UserWarning, match=r"target\.astype\(bool\)")
+    return contextlib.nullcontext()
 
 
 @st.composite
@@ -106,9 +118,10 @@ def check_result_types(loss, grad, scores, reduction):
 
 
 def check_against_reference(scores, target, margin, reduction, grad_output, rtol):
-    loss, grad = multilabel_margin_loss_and_grad(
-        scores, target, margin=margin, reduction=reduction, grad_output=grad_output
-    )
+    with indicator_warning(scores, target):
+        loss, grad = multilabel_margin_loss_and_grad(
+            scores, target, margin=margin, reduction=reduction, grad_output=grad_output
+        )
     check_result_types(loss, grad, scores, reduction)
 
     expected_loss, expected_grad = naive.ranking_loss_and_grad(
@@ -118,10 +131,14 @@ def check_against_reference(scores, target, margin, reduction, grad_output, rtol
     np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=0)
 
     # The fused call returns exactly what the two separate calls return.
-    loss_only = multilabel_margin_loss(scores, target, margin=margin, reduction=reduction)
-    grad_only = multilabel_margin_loss_grad(
-        scores, target, margin=margin, reduction=reduction, grad_output=grad_output
-    )
+    with indicator_warning(scores, target):
+        loss_only = multilabel_margin_loss(
+            scores, target, margin=margin, reduction=reduction
+        )
+    with indicator_warning(scores, target):
+        grad_only = multilabel_margin_loss_grad(
+            scores, target, margin=margin, reduction=reduction, grad_output=grad_output
+        )
     check_result_types(loss_only, grad_only, scores, reduction)
     assert np.array_equal(loss_only, loss, equal_nan=True)
     assert np.array_equal(grad_only, grad, equal_nan=True)
@@ -144,6 +161,11 @@ def test_matches_reference_on_dyadic_grid(case):
     n_rows=st.integers(0, 6),
     n_classes=st.integers(1, 12),
     extra_width=st.integers(-12, 6),
+)
+# One class, one row, target [[0]]: it looks like a 0/1 indicator (warns).
+@example(
+    seed=1, dtype=np.float32, target_dtype=np.int32, reduction="none",
+    one_dimensional=False, n_rows=1, n_classes=1, extra_width=0,
 )
 def test_matches_reference_on_continuous_scores(
     seed, dtype, target_dtype, reduction, one_dimensional, n_rows, n_classes, extra_width
@@ -170,9 +192,10 @@ def test_matches_reference_on_continuous_scores(
     if one_dimensional:
         scores, target = scores[0], target[0]
 
-    loss, grad = multilabel_margin_loss_and_grad(
-        scores, target, margin=margin, reduction=reduction, grad_output=grad_output
-    )
+    with indicator_warning(scores, target):
+        loss, grad = multilabel_margin_loss_and_grad(
+            scores, target, margin=margin, reduction=reduction, grad_output=grad_output
+        )
     check_result_types(loss, grad, scores, reduction)
     expected_loss, expected_grad = naive.ranking_loss_and_grad(
         scores, target, margin, reduction, grad_output
@@ -182,11 +205,9 @@ def test_matches_reference_on_continuous_scores(
         assert np.all(loss >= 0)  # a sum of hinges: never negative
     np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=0)
     np.testing.assert_allclose(grad, expected_grad, rtol=tolerance(dtype), atol=0)
-    assert np.array_equal(
-        multilabel_margin_loss(scores, target, margin=margin, reduction=reduction),
-        loss,
-        equal_nan=True,
-    )
+    with indicator_warning(scores, target):
+        loss_only = multilabel_margin_loss(scores, target, margin=margin, reduction=reduction)
+    assert np.array_equal(loss_only, loss, equal_nan=True)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)

@@ -1,13 +1,16 @@
 """Reproducibility across thread counts, and the uncompiled (NUMBA_DISABLE_JIT) run.
 
 Index bugs inside ``prange`` loops are not caught by NUMBA_BOUNDSCHECK, so the
-reference and edge-case tests are also run with NUMBA_DISABLE_JIT=1, where
-the kernels execute as plain Python and an out-of-bounds index raises.
+reference, edge-case and target-form tests are also run with
+NUMBA_DISABLE_JIT=1, where the kernels execute as plain Python and an
+out-of-bounds index raises.
 """
 
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numba
@@ -15,9 +18,14 @@ import numpy as np
 import pytest
 
 from fastmargin import (
+    indicator_from_targets,
+    multilabel_hinge_loss,
+    multilabel_hinge_loss_and_grad,
+    multilabel_hinge_loss_grad,
     multilabel_margin_loss,
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
+    targets_from_indicator,
 )
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -43,6 +51,9 @@ def varied_case(dtype, target_dtype=np.int64, n_rows=37, n_classes=50, seed=0):
 
 def all_results(scores, target):
     results = []
+    # Per-label margins for the hinge, one per class.
+    margins = np.linspace(0.25, 1.75, scores.shape[1])
+    indicator = indicator_from_targets(target, scores.shape[1])
     for reduction in REDUCTIONS:
         grad_output = np.linspace(-1.0, 2.0, len(scores)) if reduction == "none" else 0.75
         results.append(
@@ -56,6 +67,22 @@ def all_results(scores, target):
                 scores, target, reduction=reduction, grad_output=grad_output
             )
         )
+        for squared in (False, True):
+            for hinge_target in (target, indicator):
+                kwargs = dict(margin=margins, squared=squared, reduction=reduction)
+                results.append(
+                    multilabel_hinge_loss_and_grad(
+                        scores, hinge_target, grad_output=grad_output, **kwargs
+                    )
+                )
+                results.append(multilabel_hinge_loss(scores, hinge_target, **kwargs))
+                results.append(
+                    multilabel_hinge_loss_grad(
+                        scores, hinge_target, grad_output=grad_output, **kwargs
+                    )
+                )
+    results.append(indicator)
+    results.append(targets_from_indicator(indicator))
     return results
 
 
@@ -121,6 +148,9 @@ def test_reference_and_edge_tests_pass_without_jit():
         "no:cacheprovider",
         "tests/test_ranking_reference.py",
         "tests/test_ranking_edges.py",
+        "tests/test_hinge_reference.py",
+        "tests/test_hinge_edges.py",
+        "tests/test_target_forms.py",
         "-x",
     ]
     completed = subprocess.run(
@@ -134,3 +164,70 @@ def test_reference_and_edge_tests_pass_without_jit():
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
     assert " passed" in completed.stdout and "skipped" not in completed.stdout, output
+
+
+# The same results in a process that compiles the hinge kernels (cold numba
+# cache) as in one that loads them from the cache: "identical run to run"
+# must not depend on whether this run happened to compile. (The ranking
+# kernels take far longer to compile; they are left out to keep this quick.)
+COLD_AND_WARM_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    from fastmargin import (
+        AdaptiveMargins, multilabel_hinge_loss, multilabel_hinge_loss_and_grad,
+        targets_from_indicator,
+    )
+    rng = np.random.default_rng(2024)
+    results = {}
+    for n_classes in (40, 100):
+        for density in (0.3, 0.9):
+            scores = rng.standard_normal((64, n_classes)) * 1.5
+            indicator = rng.random((64, n_classes)) < density
+            target = targets_from_indicator(indicator)
+            margin = rng.uniform(-0.5, 2.0, size=n_classes)
+            for squared in (False, True):
+                for name, form in (("padded", target), ("bool", indicator)):
+                    key = f"{n_classes} {density} {squared} {name}"
+                    kwargs = dict(margin=margin, squared=squared, reduction="none")
+                    loss = multilabel_hinge_loss(scores, form, **kwargs)
+                    fused, grad = multilabel_hinge_loss_and_grad(scores, form, **kwargs)
+                    results["hinge loss " + key] = loss.tobytes().hex()
+                    results["hinge fused " + key] = fused.tobytes().hex()
+                    results["hinge grad " + key] = grad.tobytes().hex()
+                adaptive = AdaptiveMargins(n_classes, rate=0.5)
+                loss, grad = adaptive.loss_and_grad(
+                    scores, target, squared=squared, reduction="none"
+                )
+                results["adaptive " + key] = (loss.tobytes() + adaptive.margins.tobytes()).hex()
+    print(json.dumps(results))
+    """
+)
+
+
+def test_identical_with_a_cold_and_a_warm_numba_cache(tmp_path):
+    env = dict(os.environ)
+    env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba-cache")  # empty: compiles
+    env.pop("NUMBA_DISABLE_JIT", None)
+    runs = []
+    for _ in ("cold", "warm"):
+        completed = subprocess.run(
+            [sys.executable, "-c", COLD_AND_WARM_SCRIPT],
+            cwd=REPOSITORY,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert completed.returncode == 0, completed.stderr
+        runs.append(json.loads(completed.stdout))
+    cold, warm = runs
+    assert cold.keys() == warm.keys() and len(cold) == 4 * 2 * (2 * 3 + 1)
+    differ = sorted(key for key in cold if cold[key] != warm[key])
+    assert not differ, f"cold and warm cache runs differ for: {differ}"
+    # Within each run, the loss-only call returns what the fused call does.
+    for results in (cold, warm):
+        for key in results:
+            if key.startswith("hinge loss "):
+                fused_key = key.replace("hinge loss ", "hinge fused ")
+                assert results[key] == results[fused_key], key
