@@ -148,44 +148,41 @@ def _time_over_floor(call, floor_bytes):
     return median_seconds(call, 15) / (floor_bytes / _bandwidth())
 
 
-class RankingFloorRatio:
+class _FloorRatio:
+    """A fused call's time over its memory floor; subclasses name the loss,
+    its floor and its target layout."""
+
+    param_names = ("shape",)
+    unit = "x floor"
+    function_name = floor_name = layout = None
+
+    def setup(self, shape):
+        scores, targets = batch(shape, "float32", self.layout)
+        self.floor_bytes = bench_helper(self.floor_name)(scores, targets)
+        self.call = functools.partial(function(self.function_name), scores, targets)
+        self.call()
+        _bandwidth()
+
+    def track_time_over_floor(self, shape):
+        return _time_over_floor(self.call, self.floor_bytes)
+
+
+class RankingFloorRatio(_FloorRatio):
     """fastmargin's fused ranking call time over its memory floor (scores
     read, gradient written, used target entries read, at np.copyto's
     bandwidth), PyTorch-layout int64 targets. 1 would be a perfect stream."""
 
     params = (RANKING_FLOOR_SHAPES,)
-    param_names = ("shape",)
-    unit = "x floor"
-
-    def setup(self, shape):
-        scores, targets = batch(shape, "float32", "padded")
-        self.floor_bytes = bench_helper("ranking_floor_bytes")(scores, targets)
-        self.call = functools.partial(
-            function("multilabel_margin_loss_and_grad"), scores, targets
-        )
-        self.call()
-        _bandwidth()
-
-    def track_time_over_floor(self, shape):
-        return _time_over_floor(self.call, self.floor_bytes)
+    function_name = "multilabel_margin_loss_and_grad"
+    floor_name = "ranking_floor_bytes"
+    layout = "padded"
 
 
-class HingeFloorRatio:
+class HingeFloorRatio(_FloorRatio):
     """fastmargin's fused hinge call time over its memory floor (scores read,
     gradient written, compact target entries read), compact int64 targets."""
 
     params = (HINGE_RATIO_SHAPES,)
-    param_names = ("shape",)
-    unit = "x floor"
-
-    def setup(self, shape):
-        scores, targets = batch(shape, "float32", "compact")
-        self.floor_bytes = bench_helper("hinge_floor_bytes")(scores, targets)
-        self.call = functools.partial(
-            function("multilabel_hinge_loss_and_grad"), scores, targets
-        )
-        self.call()
-        _bandwidth()
-
-    def track_time_over_floor(self, shape):
-        return _time_over_floor(self.call, self.floor_bytes)
+    function_name = "multilabel_hinge_loss_and_grad"
+    floor_name = "hinge_floor_bytes"
+    layout = "compact"

@@ -315,6 +315,15 @@ _RANKING_DOC_COMMON = """
         "sum" adds them up. Default "mean".
 """
 
+_LOSS_RETURNS = """
+    Returns
+    -------
+    loss : ndarray or scalar
+        With "none", an array of shape (N,) (0-d for 1-D input) in the input's
+        float dtype; otherwise a NumPy scalar of that dtype.
+"""
+
+
 def _grad_sections(loss_name, grad_detail=""):
     """Returns and Raises of a ``<loss>_grad`` docstring."""
     return f"""
@@ -411,13 +420,8 @@ multilabel_margin_loss.__doc__ = (
     """Multi-label ranking margin loss, as PyTorch's ``MultiLabelMarginLoss``.
 """
     + _RANKING_DOC_COMMON
+    + _LOSS_RETURNS
     + """
-    Returns
-    -------
-    loss : ndarray or scalar
-        With "none", an array of shape (N,) (0-d for 1-D input) in the input's
-        float dtype; otherwise a NumPy scalar of that dtype.
-
     Raises
     ------
     TypeError
@@ -555,13 +559,8 @@ multilabel_hinge_loss.__doc__ = (
     """Per-label (one-vs-rest) hinge loss of multi-label scores.
 """
     + _HINGE_DOC_COMMON
+    + _LOSS_RETURNS
     + """
-    Returns
-    -------
-    loss : ndarray or scalar
-        With "none", an array of shape (N,) (0-d for 1-D input) in the input's
-        float dtype; otherwise a NumPy scalar of that dtype.
-
     Raises
     ------
     TypeError
