@@ -24,10 +24,11 @@ _REDUCTIONS = ("none", "mean", "sum")
 # The arrays that scipy.sparse formats keep their contents in.
 _SPARSE_PARTS = ("data", "indices", "indptr", "row", "col", "coords", "offsets")
 # Blocks whose per-label partial sums AdaptiveMargins adds up in a fixed
-# order: a number that depends on the shape alone, never on the threads, and
-# keeps the partials within 64 MiB.
+# order: a number that depends on the shape alone, never on the threads.
+# Each block holds C float64 partial sums and the kernel's C float64 row
+# buffer: 32 MiB of each at most.
 _LABEL_SUM_BLOCKS = 64
-_LABEL_SUM_BYTES = 64 << 20
+_LABEL_SUM_BYTES = 32 << 20
 
 
 def _as_scores(input):
