@@ -10,6 +10,7 @@ import time
 
 import numba
 import numpy as np
+import scipy.sparse
 
 from ._frontend import multilabel_hinge_loss_and_grad, multilabel_margin_loss_and_grad
 from ._targets import indicator_from_targets
@@ -165,3 +166,59 @@ def torch_hinge_call(scores, signs, margin=1.0):
         torch.clamp(margin - torch_signs * leaf, min=0).mean().backward()
 
     return call
+
+
+TARGET_FORMS = ("padded", "compact", "bool", "csr")
+"""The target forms the benchmarks can feed the kernels: PyTorch's -1 padded
+(N, C) int64 indices, compact (N, T) int64 indices, a bool (N, C)
+indicator, and a ``scipy.sparse`` CSR indicator."""
+
+
+def target_in_form(compact, n_classes, form):
+    """The labels of ``compact`` ((N, T) int64 class indices, as
+    ``make_batch(..., layout="compact")`` returns) in one of
+    :data:`TARGET_FORMS`.
+
+    Examples
+    --------
+    >>> _, compact = make_batch(3, 6, 2, layout="compact")
+    >>> [target_in_form(compact, 6, form).shape for form in TARGET_FORMS]
+    [(3, 6), (3, 2), (3, 6), (3, 6)]
+    >>> bool(np.all(target_in_form(compact, 6, "padded")[:, 2:] == -1))
+    True
+    """
+    if form == "compact":
+        return compact
+    if form == "padded":
+        padded = np.full((compact.shape[0], n_classes), -1, dtype=np.int64)
+        padded[:, : compact.shape[1]] = compact
+        return padded
+    indicator = indicator_from_targets(compact, n_classes)
+    if form == "bool":
+        return indicator
+    if form == "csr":
+        return scipy.sparse.csr_array(indicator)
+    raise ValueError(f"form must be one of {TARGET_FORMS}, got {form!r}")
+
+
+def target_floor_bytes(target):
+    """Bytes a kernel must read of ``target``: for class indices, each row's
+    used entries and the -1 that ends it (a compact row without -1: all of
+    it); a bool indicator entirely; a sparse matrix's indptr, indices and
+    data."""
+    if scipy.sparse.issparse(target):
+        target = target.tocsr()
+        return target.indptr.nbytes + target.indices.nbytes + target.data.nbytes
+    target = np.asarray(target)
+    if target.dtype == np.bool_:
+        return target.nbytes
+    used = int(np.minimum((target >= 0).sum(axis=-1) + 1, target.shape[-1]).sum())
+    return used * target.itemsize
+
+
+def floor_bytes(scores, target):
+    """Bytes a fused loss + gradient must move, for either loss and any
+    target form: the scores read, the gradient written and
+    :func:`target_floor_bytes`. Equals :func:`ranking_floor_bytes` for
+    padded targets and :func:`hinge_floor_bytes` for compact ones."""
+    return 2 * scores.nbytes + target_floor_bytes(target)
