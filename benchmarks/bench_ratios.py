@@ -70,74 +70,63 @@ def _torch_call(helper, *arguments):
     return call
 
 
-class RankingSpeedupOverTorch:
+class _Speedup:
+    """A reference's time over fastmargin's fused call; subclasses name the
+    loss, the target layout and the reference."""
+
+    param_names = ("shape",)
+    unit = "x"
+    timeout = 300
+    function_name = layout = None
+
+    def reference(self, scores, targets):
+        raise NotImplementedError
+
+    def setup(self, shape):
+        scores, targets = batch(shape, "float32", self.layout)
+        self.slow = self.reference(scores, targets)
+        self.fast = functools.partial(function(self.function_name), scores, targets)
+        self.fast()
+        self.slow()
+
+    def track_speedup(self, shape):
+        return _speedup(self.fast, self.slow)
+
+
+class RankingSpeedupOverTorch(_Speedup):
     """PyTorch's ``multilabel_margin_loss`` forward + backward time over
     fastmargin's fused call, PyTorch-layout int64 targets."""
 
     params = (RANKING_TORCH_SHAPES,)
-    param_names = ("shape",)
-    unit = "x"
-    timeout = 300
+    function_name = "multilabel_margin_loss_and_grad"
+    layout = "padded"
 
-    def setup(self, shape):
-        scores, targets = batch(shape, "float32", "padded")
-        self.torch = _torch_call("torch_ranking_call", scores, targets)
-        self.fast = functools.partial(
-            function("multilabel_margin_loss_and_grad"), scores, targets
-        )
-        self.fast()
-        self.torch()
-
-    def track_speedup_over_torch(self, shape):
-        return _speedup(self.fast, self.torch)
+    def reference(self, scores, targets):
+        return _torch_call("torch_ranking_call", scores, targets)
 
 
-class HingeSpeedupOverTorch:
+class HingeSpeedupOverTorch(_Speedup):
     """PyTorch autograd on ``clamp(1 - s * x, min=0).mean()`` (dense sign
     matrix s, built once, untimed) over fastmargin's fused hinge call with
     compact int64 targets."""
 
     params = (HINGE_RATIO_SHAPES,)
-    param_names = ("shape",)
-    unit = "x"
-    timeout = 300
+    function_name = "multilabel_hinge_loss_and_grad"
+    layout = "compact"
 
-    def setup(self, shape):
-        scores, targets = batch(shape, "float32", "compact")
+    def reference(self, scores, targets):
         signs = bench_helper("hinge_signs")(scores, targets)
-        self.slow = _torch_call("torch_hinge_call", scores, signs)
-        self.fast = functools.partial(
-            function("multilabel_hinge_loss_and_grad"), scores, targets
-        )
-        self.fast()
-        self.slow()
-
-    def track_speedup_over_torch(self, shape):
-        return _speedup(self.fast, self.slow)
+        return _torch_call("torch_hinge_call", scores, signs)
 
 
-class HingeSpeedupOverNumpy:
+class HingeSpeedupOverNumpy(HingeSpeedupOverTorch):
     """The vectorised NumPy expression of the hinge's mean and gradient
     (``fastmargin._bench.numpy_hinge_call``, dense sign matrix built once,
     untimed) over fastmargin's fused hinge call with compact int64 targets."""
 
-    params = (HINGE_RATIO_SHAPES,)
-    param_names = ("shape",)
-    unit = "x"
-    timeout = 300
-
-    def setup(self, shape):
-        scores, targets = batch(shape, "float32", "compact")
+    def reference(self, scores, targets):
         signs = bench_helper("hinge_signs")(scores, targets)
-        self.slow = bench_helper("numpy_hinge_call")(scores, signs)
-        self.fast = functools.partial(
-            function("multilabel_hinge_loss_and_grad"), scores, targets
-        )
-        self.fast()
-        self.slow()
-
-    def track_speedup_over_numpy(self, shape):
-        return _speedup(self.fast, self.slow)
+        return bench_helper("numpy_hinge_call")(scores, signs)
 
 
 def _time_over_floor(call, floor_bytes):
