@@ -26,13 +26,13 @@ Run: ``python benchmarks/hinge_table.py [--rounds 7]``; prints Markdown.
 """
 
 import argparse
-import time
 
 import numpy as np
 import scipy.sparse
 
 from fastmargin import AdaptiveMargins, indicator_from_targets, multilabel_hinge_loss_and_grad
 from fastmargin._bench import (
+    ROUND_CALLS,
     copy_bandwidth,
     machine_line,
     fastmargin_hinge_call,
@@ -40,16 +40,11 @@ from fastmargin._bench import (
     hinge_signs,
     make_batch,
     numpy_hinge_call,
+    time_alternating,
     torch_hinge_call,
 )
 
 CASES = [(4096, 1000, 5), (4096, 1000, 20), (1024, 10000, 5), (1024, 10000, 20)]
-
-
-def _timed(call):
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
 
 
 def measure(n_rows, n_classes, n_targets, rounds):
@@ -69,16 +64,7 @@ def measure(n_rows, n_classes, n_targets, rounds):
         "PyTorch": torch_hinge_call(scores, signs),
     }
     calls = {name: call for name, call in calls.items() if call is not None}
-    for call in calls.values():
-        call()  # compile and warm up
-    times = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            # Untimed calls first: on this virtual machine the first parallel
-            # work after another contender's spell runs slow.
-            for _ in range(3):
-                call()
-            times[name].extend(_timed(call) for _ in range(5))
+    times = time_alternating(calls, repeat=rounds * ROUND_CALLS, warmup=1)
     return {name: float(np.median(t)) for name, t in times.items()}, hinge_floor_bytes(
         scores, targets
     )

@@ -222,3 +222,35 @@ def floor_bytes(scores, target):
     :func:`target_floor_bytes`. Equals :func:`ranking_floor_bytes` for
     padded targets and :func:`hinge_floor_bytes` for compact ones."""
     return 2 * scores.nbytes + target_floor_bytes(target)
+
+
+# Each round of :func:`time_alternating`: untimed calls, then timed ones.
+SETTLE_CALLS = 3
+ROUND_CALLS = 5
+
+
+def time_alternating(calls, repeat, warmup):
+    """Time each of ``calls`` (a dict of callables) ``repeat`` times, in
+    rounds in which they take turns, so that a noisy neighbour hits all
+    alike; return the seconds per call, by name.
+
+    Every call is first made ``warmup`` times (JIT compilation, first
+    touches). In a round each makes ``SETTLE_CALLS`` untimed calls, then up
+    to ``ROUND_CALLS`` timed ones: on a small (virtual) machine the first
+    parallel work after an idle spell or another library's work runs slow,
+    up to 2x for a call or two, which a training loop calling one kernel
+    again and again does not see.
+    """
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times = {name: [] for name in calls}
+    for _ in range(-(-repeat // ROUND_CALLS)):  # rounds, rounded up
+        for name, call in calls.items():
+            for _ in range(SETTLE_CALLS):
+                call()
+            for _ in range(min(ROUND_CALLS, repeat - len(times[name]))):
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+    return times

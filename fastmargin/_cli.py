@@ -29,7 +29,6 @@ import os
 import platform
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -281,34 +280,6 @@ def _statistics(times):
     }
 
 
-SETTLE_CALLS = 3
-ROUND_CALLS = 5
-
-
-def _time_alternating(calls, repeat, warmup):
-    """Warm every call up (JIT compilation, first touches), then time
-    ``repeat`` calls of each, in rounds in which the contenders take turns so
-    that a noisy neighbour hits them all alike. In a round a contender makes
-    ``SETTLE_CALLS`` untimed calls, then up to ``ROUND_CALLS`` timed ones: on
-    a small (virtual) machine the first parallel work after an idle spell or
-    another library's work runs slow, up to 2x for a call or two, which a
-    training loop calling one kernel again and again does not see (the
-    method of ``benchmarks/ranking_table.py``). Seconds per call, by name."""
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
-    times = {name: [] for name in calls}
-    while len(next(iter(times.values()), [None] * repeat)) < repeat:
-        for name, call in calls.items():
-            for _ in range(SETTLE_CALLS):
-                call()
-            for _ in range(min(ROUND_CALLS, repeat - len(times[name]))):
-                start = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
 def _cases(args):
     """The benchmark's groups: one per batch (N, C, T, dtype) and loss; each
     times every asked form, with the references timed once."""
@@ -327,6 +298,7 @@ def _measure_group(batch, loss, args, bandwidth, machine, data):
         hinge_signs,
         numpy_hinge_call,
         target_in_form,
+        time_alternating,
         torch_hinge_call,
         torch_ranking_call,
     )
@@ -350,7 +322,7 @@ def _measure_group(batch, loss, args, bandwidth, machine, data):
             references["numpy"] = numpy_hinge_call(scores, signs)
     calls = {("fastmargin", form): fast(scores, targets[form]) for form in forms}
     calls.update({(name, None): call for name, call in references.items() if call is not None})
-    times = _time_alternating(calls, args.repeat, args.warmup)
+    times = time_alternating(calls, args.repeat, args.warmup)
     reference_stats = {
         name: _statistics(times[(name, None)]) if (name, None) in times else None
         for name in ("pytorch", "numpy")
@@ -739,6 +711,8 @@ def _command_bench(args):
 
 
 def _print_notes(records, args):
+    from ._bench import ROUND_CALLS, SETTLE_CALLS
+
     notes = (
         f"Times: median of {args.repeat} timed calls of the fused loss + gradient "
         f"(mean reduction), after {args.warmup} warm-up calls; contenders take turns, "
