@@ -40,7 +40,7 @@ from fastmargin._bench import (
     hinge_signs,
     make_batch,
     numpy_hinge_call,
-    time_alternating,
+    alternating_times,
     torch_hinge_call,
 )
 
@@ -64,7 +64,7 @@ def measure(n_rows, n_classes, n_targets, rounds):
         "PyTorch": torch_hinge_call(scores, signs),
     }
     calls = {name: call for name, call in calls.items() if call is not None}
-    times = time_alternating(calls, repeat=rounds * ROUND_CALLS, warmup=1)
+    times = alternating_times(calls, repeat=rounds * ROUND_CALLS, warmup=1)
     return {name: float(np.median(t)) for name, t in times.items()}, hinge_floor_bytes(
         scores, targets
     )

@@ -224,12 +224,12 @@ def floor_bytes(scores, target):
     return 2 * scores.nbytes + target_floor_bytes(target)
 
 
-# Each round of :func:`time_alternating`: untimed calls, then timed ones.
+# Each round of :func:`alternating_times`: untimed calls, then timed ones.
 SETTLE_CALLS = 3
 ROUND_CALLS = 5
 
 
-def time_alternating(calls, repeat, warmup):
+def alternating_times(calls, repeat, warmup):
     """Time each of ``calls`` (a dict of callables) ``repeat`` times, in
     rounds in which they take turns, so that a noisy neighbour hits all
     alike; return the seconds per call, by name.

@@ -298,7 +298,7 @@ def _measure_group(batch, loss, args, bandwidth, machine, data):
         hinge_signs,
         numpy_hinge_call,
         target_in_form,
-        time_alternating,
+        alternating_times,
         torch_hinge_call,
         torch_ranking_call,
     )
@@ -322,7 +322,7 @@ def _measure_group(batch, loss, args, bandwidth, machine, data):
             references["numpy"] = numpy_hinge_call(scores, signs)
     calls = {("fastmargin", form): fast(scores, targets[form]) for form in forms}
     calls.update({(name, None): call for name, call in references.items() if call is not None})
-    times = time_alternating(calls, args.repeat, args.warmup)
+    times = alternating_times(calls, args.repeat, args.warmup)
     reference_stats = {
         name: _statistics(times[(name, None)]) if (name, None) in times else None
         for name in ("pytorch", "numpy")
