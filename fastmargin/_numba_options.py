@@ -54,3 +54,27 @@ def cpu_kernel(*, parallel=False, fastmath=FASTMATH, inline="never"):
         nogil=True,
         inline=inline,
     )
+
+
+def gpu_kernel(*, device=False):
+    """Return the ``numba.cuda.jit`` decorator used for every GPU kernel.
+
+    ``numba.cuda`` comes from the ``numba-cuda`` package (the ``cuda``
+    extra); it is imported here, when a GPU module is first imported, so
+    that importing fastmargin never needs it. No ``fastmath``: on the GPU it
+    flushes denormals and approximates division. Not cached on disk: the
+    GPU kernels are compiled once per process, on first use.
+
+    Parameters
+    ----------
+    device : bool, optional
+        Build a device function (called from kernels) instead of a kernel.
+
+    Returns
+    -------
+    decorator : callable
+        ``numba.cuda.jit`` configured with fastmargin's options.
+    """
+    from numba import cuda
+
+    return cuda.jit(device=device)
