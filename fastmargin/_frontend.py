@@ -8,7 +8,6 @@ re-check.
 
 import math
 import numbers
-import warnings
 from typing import NamedTuple, Optional
 
 import numba
@@ -16,9 +15,14 @@ import numpy as np
 import scipy.sparse
 
 from ._hinge import hinge_rows
-from ._labels import ROW_OF_ZEROS_AND_ONES
 from ._ranking import ranking_rows
-from ._targets import LabelRows, as_label_rows, check_positive_int, raise_for_bad_rows
+from ._targets import (
+    LabelRows,
+    as_label_rows,
+    check_positive_int,
+    raise_for_bad_rows,
+    warn_if_indicator_like,
+)
 
 _REDUCTIONS = ("none", "mean", "sum")
 # The arrays that scipy.sparse formats keep their contents in.
@@ -221,15 +225,8 @@ def _finish(batch, reduction):
     """Raise for bad targets, warn about a likely indicator, reduce."""
     scores, one_dimensional, rows, row_losses, status = batch[:5]
     raise_for_bad_rows(status, rows, scores.shape[1], one_dimensional)
-    if rows.may_be_indicator and status.size and status.max() == ROW_OF_ZEROS_AND_ONES:
-        warnings.warn(
-            "target is an integer array of the input's shape holding only 0s "
-            "and 1s: it is read as class indices (0 and 1), not as a 0/1 "
-            "indicator matrix. Pass target.astype(bool) for an indicator, or "
-            "end index rows with -1 to silence this warning.",
-            UserWarning,
-            stacklevel=4,
-        )
+    if status.size:
+        warn_if_indicator_like(rows, status.max(), stacklevel=4)
     loss = _reduce(row_losses, reduction, scores.dtype, one_dimensional)
     return loss, batch.grad_result
 

@@ -9,6 +9,7 @@ on the same compiled loops. Nothing here computes a loss.
 """
 
 import operator
+import warnings
 from typing import NamedTuple, Optional
 
 import numba
@@ -16,6 +17,7 @@ import numpy as np
 import scipy.sparse
 
 from ._labels import (
+    ROW_OF_ZEROS_AND_ONES,
     ROW_OK,
     count_indicator_labels,
     fill_indicator_from_labels,
@@ -76,12 +78,7 @@ def as_label_rows(target, n_rows, n_classes, one_dimensional, *, keep_indicator)
             target = target.reshape((1, n_classes))  # a 1-D sparse array
         return _sparse_rows(target, n_rows, n_classes)
     target = _as_target_array(target)
-    if target.dtype == np.bool_:
-        if target.shape != scores_shape:
-            raise ValueError(
-                f"a bool indicator target must have the input's shape "
-                f"{scores_shape}, got shape {target.shape}"
-            )
+    if is_indicator(target.shape, target.dtype, n_rows, n_classes, one_dimensional):
         indicator = np.ascontiguousarray(target.reshape(n_rows, n_classes))
         if keep_indicator:
             return LabelRows(
@@ -89,12 +86,45 @@ def as_label_rows(target, n_rows, n_classes, one_dimensional, *, keep_indicator)
                 indicator, None, False,
             )
         return _indicator_rows(indicator)
-    if not np.issubdtype(target.dtype, np.integer):
+    return _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape)
+
+
+def is_indicator(shape, dtype, n_rows, n_classes, one_dimensional):
+    """Check a dense target's shape and dtype (not its values): True for a
+    bool indicator, False for padded class indices. Host and device targets
+    share it, so both get the same errors.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is neither bool nor an integer type.
+    ValueError
+        If the shape does not fit the scores'.
+    """
+    scores_shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
+    shape = tuple(shape)
+    if dtype == np.bool_:
+        if shape != scores_shape:
+            raise ValueError(
+                f"a bool indicator target must have the input's shape "
+                f"{scores_shape}, got shape {shape}"
+            )
+        return True
+    if not np.issubdtype(dtype, np.integer):
         raise TypeError(
             "target must hold integer class indices padded with -1, a bool "
-            f"indicator or a scipy.sparse label matrix, got dtype {target.dtype}"
+            f"indicator or a scipy.sparse label matrix, got dtype {dtype}"
         )
-    return _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape)
+    expected_ndim = 1 if one_dimensional else 2
+    if len(shape) != expected_ndim:
+        expected = "(K,)" if one_dimensional else "(N, K)"
+        raise ValueError(
+            f"target must have shape {expected} to match input of "
+            f"{expected_ndim} dimension(s), got shape {shape}"
+        )
+    if not one_dimensional and shape[0] != n_rows:
+        raise ValueError(f"target has {shape[0]} rows but input has {n_rows} samples")
+    return False
 
 
 def _as_target_array(target):
@@ -108,20 +138,10 @@ def _as_target_array(target):
 
 
 def _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape):
+    """LabelRows of a padded index target whose shape is already checked."""
     may_be_indicator = target.shape == scores_shape
-    expected_ndim = 1 if one_dimensional else 2
-    if target.ndim != expected_ndim:
-        expected = "(K,)" if one_dimensional else "(N, K)"
-        raise ValueError(
-            f"target must have shape {expected} to match input of "
-            f"{expected_ndim} dimension(s), got shape {target.shape}"
-        )
     if one_dimensional:
         target = target.reshape(1, -1)
-    if target.shape[0] != n_rows:
-        raise ValueError(
-            f"target has {target.shape[0]} rows but input has {n_rows} samples"
-        )
     if target.dtype not in (np.int32, np.int64):
         if target.dtype == np.uint64 and target.size and target.max() > _INT64_MAX:
             row, column = np.argwhere(target > _INT64_MAX)[0]
@@ -338,6 +358,20 @@ def check_positive_int(value, name):
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
     return value
+
+
+def warn_if_indicator_like(rows, largest_status, stacklevel):
+    """Warn when every row of an integer target of the input's shape held
+    only 0s and 1s and no -1 (``largest_status``: the largest row status)."""
+    if rows.may_be_indicator and largest_status == ROW_OF_ZEROS_AND_ONES:
+        warnings.warn(
+            "target is an integer array of the input's shape holding only 0s "
+            "and 1s: it is read as class indices (0 and 1), not as a 0/1 "
+            "indicator matrix. Pass target.astype(bool) for an indicator, or "
+            "end index rows with -1 to silence this warning.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def raise_for_bad_rows(status, rows, n_classes, one_dimensional):
