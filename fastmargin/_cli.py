@@ -648,7 +648,15 @@ def _validate(args, parser):
                     f"(with --classes {n_classes})"
                 )
     if "cuda" in args.device:
-        raise CommandError("--device cuda: the GPU path is not built yet (use --device cpu)")
+        from ._device import gpu_unavailable_reason
+
+        reason = gpu_unavailable_reason()
+        if reason is not None:
+            raise CommandError(f"--device cuda: {reason}")
+        raise CommandError(
+            "--device cuda: the command line times the CPU only; GPU timings "
+            "against PyTorch CUDA: python benchmarks/gpu_table.py"
+        )
     # Scores, gradient, padded int64 targets, indicator, and the
     # references' copies and temporaries: about this many bytes per entry.
     biggest = max(args.n) * max(args.classes)
@@ -827,7 +835,10 @@ def build_parser(prog="fastmargin"):
         "--device",
         choices=DEVICES,
         **several,
-        help="cpu (default); cuda is refused: the GPU path is not built yet",
+        help=(
+            "cpu (default); cuda says why it cannot run here, or points to "
+            "benchmarks/gpu_table.py, which times the GPU"
+        ),
     )
     bench.add_argument(
         "--repeat",

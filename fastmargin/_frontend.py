@@ -14,6 +14,7 @@ import numba
 import numpy as np
 import scipy.sparse
 
+from . import _device
 from ._hinge import hinge_rows
 from ._ranking import ranking_rows
 from ._targets import (
@@ -115,33 +116,37 @@ def _check_squared(squared):
     return bool(squared)
 
 
+def _check_grad_output(shape, dtype, reduction, n_rows, one_dimensional):
+    """Raise unless ``grad_output``'s shape and dtype fit the loss."""
+    if dtype.kind not in "biuf":
+        raise TypeError(f"grad_output must hold real numbers, got dtype {dtype}")
+    expected = (n_rows,) if reduction == "none" and not one_dimensional else ()
+    if tuple(shape) != expected:
+        raise ValueError(
+            f"grad_output must have shape {expected}, the shape of the "
+            f'loss with reduction="{reduction}", got {tuple(shape)}'
+        )
+
+
+def _gradient_divisor(reduction, n_rows, n_classes):
+    """What ``grad_output`` is divided by to give the kernels' per-row
+    factor: both losses divide each row's sum by C, "mean" also by N."""
+    return n_classes * max(n_rows, 1) if reduction == "mean" else n_classes
+
+
 def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional):
     """Per-row factor of the kernels' slopes, float64 (N,).
 
     The gradient of ``sum(grad_output * loss)`` for "none", of
-    ``grad_output * loss`` for "mean" and "sum"; both losses divide each
-    row's sum by C.
+    ``grad_output * loss`` for "mean" and "sum".
     """
-    if reduction == "none":
-        expected = () if one_dimensional else (n_rows,)
-    else:
-        expected = ()
     if grad_output is None:
         weights = np.ones(n_rows)
     else:
         weights = np.asarray(grad_output)
-        if weights.dtype.kind not in "biuf":
-            raise TypeError(f"grad_output must hold real numbers, got dtype {weights.dtype}")
-        weights = weights.astype(np.float64)
-        if weights.shape != expected:
-            raise ValueError(
-                f"grad_output must have shape {expected}, the shape of the "
-                f'loss with reduction="{reduction}", got {weights.shape}'
-            )
-        weights = np.broadcast_to(weights.reshape(-1), (n_rows,))
-    if reduction == "mean":
-        return weights / (n_classes * max(n_rows, 1))
-    return weights / n_classes
+        _check_grad_output(weights.shape, weights.dtype, reduction, n_rows, one_dimensional)
+        weights = np.broadcast_to(weights.astype(np.float64).reshape(-1), (n_rows,))
+    return weights / _gradient_divisor(reduction, n_rows, n_classes)
 
 
 def _reduce(row_losses, reduction, dtype, one_dimensional):
@@ -231,8 +236,11 @@ def _finish(batch, reduction):
     return loss, batch.grad_result
 
 
-def _ranking(input, target, margin, reduction, grad_output, with_grad, out=None):
+def _ranking(input, target, margin, reduction, grad_output, with_grad, out, device):
     """Validate, run the ranking kernel once, and return (loss, grad or None)."""
+    others = {"target": target, "grad_output": grad_output, "out": out}
+    if _device.runs_on_gpu(device, input, others):
+        return _device.ranking(input, target, margin, reduction, grad_output, with_grad, out)
     batch = _prepare(
         input, target, reduction, grad_output, with_grad, out, keep_indicator=False
     )
@@ -248,7 +256,7 @@ def _ranking(input, target, margin, reduction, grad_output, with_grad, out=None)
 
 
 def _hinge(
-    input, target, margin, squared, reduction, grad_output, with_grad, out=None,
+    input, target, margin, squared, reduction, grad_output, with_grad, out, device,
     label_sums=None,
 ):
     """Validate, run the hinge kernel once, and return (loss, grad or None).
@@ -256,6 +264,15 @@ def _hinge(
     ``margin`` may be a scalar or per-label; with ``label_sums`` (float64
     zeros of shape (blocks, C)) the kernel also adds up each label's terms.
     """
+    others = {"target": target, "grad_output": grad_output, "out": out, "margin": margin}
+    if _device.runs_on_gpu(device, input, others):
+        blocks = None if label_sums is None else label_sums.shape[0]
+        results = _device.hinge(
+            input, target, margin, squared, reduction, grad_output, with_grad, out, blocks
+        )
+        if label_sums is not None:
+            label_sums += results[2]
+        return results[:2]
     batch = _prepare(
         input, target, reduction, grad_output, with_grad, out, keep_indicator=True
     )
@@ -368,6 +385,22 @@ _DOC_GRAD_OUTPUT = """    grad_output : array_like, optional
         gradient each call, which at 40 MB costs more than the kernel.
 """
 
+_DOC_DEVICE = """    device : {"auto", "cpu", "cuda"}, optional
+        Where to compute. "auto" (the default) runs on the GPU when ``input``
+        is a GPU array (a PyTorch CUDA tensor, a CuPy array, a Numba device
+        array, anything with ``__cuda_array_interface__`` or CUDA DLPack),
+        and on the CPU otherwise. "cuda" also takes host arrays: they are
+        copied to the GPU and the results come back as NumPy. "cpu" refuses
+        GPU arrays (it never copies them to the host on its own). On the
+        GPU, kernels run on the input library's current stream and results
+        are arrays of that library, on the GPU: the gradient, the "none"
+        losses, and "mean"/"sum" losses as 0-d arrays. The host waits for
+        the GPU once per call, to read back whether a target entry was bad.
+        The GPU path needs the ``cuda`` extra (numba-cuda) and an NVIDIA
+        GPU; without them "cuda" raises a RuntimeError saying which is
+        missing.
+"""
+
 _RANKING_DOC_NOTES = """
     Notes
     -----
@@ -398,26 +431,29 @@ _RANKING_DOC_NOTES = """
 """
 
 
-def multilabel_margin_loss(input, target, *, margin=1.0, reduction="mean"):
-    return _ranking(input, target, margin, reduction, None, with_grad=False)[0]
+def multilabel_margin_loss(input, target, *, margin=1.0, reduction="mean", device="auto"):
+    return _ranking(input, target, margin, reduction, None, False, None, device)[0]
 
 
 def multilabel_margin_loss_grad(
-    input, target, *, margin=1.0, reduction="mean", grad_output=None, out=None
+    input, target, *, margin=1.0, reduction="mean", grad_output=None, out=None,
+    device="auto",
 ):
-    return _ranking(input, target, margin, reduction, grad_output, True, out)[1]
+    return _ranking(input, target, margin, reduction, grad_output, True, out, device)[1]
 
 
 def multilabel_margin_loss_and_grad(
-    input, target, *, margin=1.0, reduction="mean", grad_output=None, out=None
+    input, target, *, margin=1.0, reduction="mean", grad_output=None, out=None,
+    device="auto",
 ):
-    return _ranking(input, target, margin, reduction, grad_output, True, out)
+    return _ranking(input, target, margin, reduction, grad_output, True, out, device)
 
 
 multilabel_margin_loss.__doc__ = (
     """Multi-label ranking margin loss, as PyTorch's ``MultiLabelMarginLoss``.
 """
     + _RANKING_DOC_COMMON
+    + _DOC_DEVICE
     + _LOSS_RETURNS
     + """
     Raises
@@ -452,6 +488,7 @@ multilabel_margin_loss_grad.__doc__ = (
 """
     + _RANKING_DOC_COMMON
     + _DOC_GRAD_OUTPUT
+    + _DOC_DEVICE
     + _grad_sections(
         "multilabel_margin_loss",
         "\n        Where a hinge sits exactly at its kink the slope taken is 0, as in"
@@ -474,6 +511,7 @@ multilabel_margin_loss_and_grad.__doc__ = (
 """
     + _RANKING_DOC_COMMON
     + _DOC_GRAD_OUTPUT
+    + _DOC_DEVICE
     + _and_grad_sections("multilabel_margin_loss")
     + _RANKING_DOC_NOTES
     + """
@@ -535,28 +573,33 @@ _HINGE_DOC_NOTES = """
 """
 
 
-def multilabel_hinge_loss(input, target, *, margin=1.0, squared=False, reduction="mean"):
-    return _hinge(input, target, margin, squared, reduction, None, with_grad=False)[0]
+def multilabel_hinge_loss(
+    input, target, *, margin=1.0, squared=False, reduction="mean", device="auto"
+):
+    return _hinge(input, target, margin, squared, reduction, None, False, None, device)[0]
 
 
 def multilabel_hinge_loss_grad(
     input, target, *, margin=1.0, squared=False, reduction="mean", grad_output=None,
-    out=None,
+    out=None, device="auto",
 ):
-    return _hinge(input, target, margin, squared, reduction, grad_output, True, out)[1]
+    return _hinge(
+        input, target, margin, squared, reduction, grad_output, True, out, device
+    )[1]
 
 
 def multilabel_hinge_loss_and_grad(
     input, target, *, margin=1.0, squared=False, reduction="mean", grad_output=None,
-    out=None,
+    out=None, device="auto",
 ):
-    return _hinge(input, target, margin, squared, reduction, grad_output, True, out)
+    return _hinge(input, target, margin, squared, reduction, grad_output, True, out, device)
 
 
 multilabel_hinge_loss.__doc__ = (
     """Per-label (one-vs-rest) hinge loss of multi-label scores.
 """
     + _HINGE_DOC_COMMON
+    + _DOC_DEVICE
     + _LOSS_RETURNS
     + """
     Raises
@@ -593,6 +636,7 @@ multilabel_hinge_loss_grad.__doc__ = (
 """
     + _HINGE_DOC_COMMON
     + _DOC_GRAD_OUTPUT
+    + _DOC_DEVICE
     + _grad_sections("multilabel_hinge_loss")
     + _HINGE_DOC_NOTES
     + """
@@ -611,6 +655,7 @@ multilabel_hinge_loss_and_grad.__doc__ = (
 """
     + _HINGE_DOC_COMMON
     + _DOC_GRAD_OUTPUT
+    + _DOC_DEVICE
     + _and_grad_sections("multilabel_hinge_loss")
     + _HINGE_DOC_NOTES
     + """
@@ -711,14 +756,18 @@ class AdaptiveMargins:
             f"bounds={self.bounds})"
         )
 
-    def loss_and_grad(self, input, target, *, squared=False, reduction="mean", out=None):
+    def loss_and_grad(
+        self, input, target, *, squared=False, reduction="mean", out=None, device="auto"
+    ):
         """Hinge loss and gradient with the current margins, then update them.
 
         Parameters
         ----------
-        input, target, squared, reduction, out
+        input, target, squared, reduction, out, device
             As for :func:`multilabel_hinge_loss_and_grad`; ``input`` must
-            have ``n_labels`` classes.
+            have ``n_labels`` classes. The margins stay a NumPy array on the
+            host: on the GPU they are copied in, and the per-label sums
+            copied back, each call.
 
         Returns
         -------
@@ -749,7 +798,8 @@ class AdaptiveMargins:
         n_rows = int(np.prod(np.shape(input)[:-1]))
         label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
         loss, grad = _hinge(
-            input, target, self.margins, squared, reduction, None, True, out, label_sums
+            input, target, self.margins, squared, reduction, None, True, out, device,
+            label_sums,
         )
         if n_rows:
             step = self.margins + self.rate * (label_sums.sum(axis=0) / n_rows)

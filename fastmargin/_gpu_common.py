@@ -64,17 +64,18 @@ def block_sum(value, shared):
 
 
 @gpu_kernel()
-def reduce_rows(row_losses, scale, result):
-    """``result[0] = sum(row_losses) * scale`` (one block of REDUCE_THREADS
-    threads, each summing a stride of rows in order, then a tree): the batch
-    reduction of "mean" and "sum", in a fixed order."""
+def reduce_rows(row_losses, divisor, result):
+    """``result[0] = sum(row_losses) / divisor``: the batch reduction of
+    "mean" (divisor N) and "sum" (divisor 1), in a fixed order (one block of
+    REDUCE_THREADS threads, each summing a stride of rows in order, then a
+    tree); ``result`` has the scores' dtype."""
     shared = cuda.shared.array(REDUCE_THREADS, np.float64)
     partial = 0.0
     for row in range(cuda.threadIdx.x, row_losses.shape[0], cuda.blockDim.x):
         partial += row_losses[row]
     total = block_sum(partial, shared)
     if cuda.threadIdx.x == 0:
-        result[0] = total * scale
+        result[0] = total / divisor
 
 
 @gpu_kernel()
@@ -99,3 +100,91 @@ def fill_padded_indptr(indptr, width):
 def flat_blocks(size, threads=MAX_THREADS):
     """Blocks for a grid-stride launch over ``size`` items."""
     return max(1, min(MAX_BLOCKS, math.ceil(size / threads)))
+
+
+@gpu_kernel()
+def copy_rows(source, destination):
+    """``destination[i, j] = source[i, j]``, converting the dtype: makes a
+    C-contiguous float32/float64 (or int64) copy of any strided array."""
+    n_columns = source.shape[1]
+    for flat in range(cuda.grid(1), source.shape[0] * n_columns, cuda.gridsize(1)):
+        row = flat // n_columns
+        destination[row, flat - row * n_columns] = source[row, flat - row * n_columns]
+
+
+@gpu_kernel()
+def copy_cast(source, destination):
+    """``destination[i] = source[i]`` in the destination's dtype."""
+    for i in range(cuda.grid(1), source.shape[0], cuda.gridsize(1)):
+        destination[i] = source[i]
+
+
+@gpu_kernel()
+def fill(destination, value):
+    """Every ``destination[i] = value``."""
+    for i in range(cuda.grid(1), destination.shape[0], cuda.gridsize(1)):
+        destination[i] = value
+
+
+@gpu_kernel()
+def divide_weights(weights, divisor, scale):
+    """``scale[i] = weights[i] / divisor`` in float64, ``weights`` of length
+    N or 1 (broadcast): the per-row gradient factor, as the CPU computes it."""
+    n_weights = weights.shape[0]
+    for i in range(cuda.grid(1), scale.shape[0], cuda.gridsize(1)):
+        scale[i] = np.float64(weights[i if n_weights > 1 else 0]) / divisor
+
+
+@gpu_kernel()
+def labels_from_indicator(indicator, labels):
+    """Row i of ``labels`` (int64, shaped like ``indicator``): the True
+    columns of row i ascending, then -1. A thread per row."""
+    n_columns = indicator.shape[1]
+    for row in range(cuda.grid(1), indicator.shape[0], cuda.gridsize(1)):
+        position = 0
+        for column in range(n_columns):
+            if indicator[row, column]:
+                labels[row, position] = column
+                position += 1
+        for rest in range(position, n_columns):
+            labels[row, rest] = -1
+
+
+def launch_flat(kernel, size, stream, *args):
+    """Launch a grid-stride ``kernel(*args)`` over ``size`` items on ``stream``."""
+    kernel[flat_blocks(size), MAX_THREADS, stream](*args)
+
+
+def kernel_signatures():
+    """``(python function, signature)`` of every kernel here, for every
+    argument type the front end launches it with (tests compile each to
+    PTX without a GPU)."""
+    signatures = [
+        (summarise_status, "void(int64[::1], int64[::1])"),
+        (fill_padded_indptr, "void(int64[::1], int64)"),
+        (fill, "void(float64[::1], float64)"),
+        (labels_from_indicator, "void(boolean[:, ::1], int64[:, ::1])"),
+    ]
+    for dtype in ("float32", "float64"):
+        signatures += [
+            (reduce_rows, f"void(float64[::1], float64, {dtype}[::1])"),
+            (copy_cast, f"void(float64[::1], {dtype}[::1])"),
+            (fill, f"void({dtype}[::1], float64)"),
+        ]
+    # Copies into C-contiguous arrays, from any strided source a caller may
+    # hold: scores into float32/float64, weights into their own dtype,
+    # indices into int32/int64 (others become int64), indicators into bool.
+    reals = ("float16", "float32", "float64", "int32", "int64", "uint8", "boolean")
+    integers = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+    conversions = [(source, score) for source in reals for score in ("float32", "float64")]
+    conversions += [(source, source) for source in reals]
+    conversions += [(source, "int64") for source in integers] + [("int32", "int32")]
+    conversions.append(("boolean", "boolean"))
+    for source, destination in sorted(set(conversions)):
+        signatures += [
+            (copy_rows, f"void({source}[:, :], {destination}[:, ::1])"),
+            (copy_cast, f"void({source}[:], {destination}[::1])"),
+        ]
+    for source in reals:
+        signatures.append((divide_weights, f"void({source}[::1], float64, float64[::1])"))
+    return [(kernel.py_func, signature) for kernel, signature in signatures]

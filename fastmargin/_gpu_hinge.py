@@ -121,7 +121,7 @@ def hinge_rows_kernel(
             term, slope = _hinge_element(x, c, is_label, margins, squared)
             partial += term
             if label_sums is not None:
-                label_sums[block, c] += term
+                label_sums[0, c] += term
             if grad is not None:
                 grad[row, c] = slope * scale
         # block_sum synchronises after every thread has read the total: the

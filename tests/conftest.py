@@ -38,3 +38,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("nojit" if NOJIT else "default")
+
+# tests/simulator/ runs the GPU kernels under Numba's CUDA simulator, which
+# must be switched on before numba.cuda is first imported: test_gpu.py runs
+# that directory in its own pytest process with NUMBA_ENABLE_CUDASIM=1 (and
+# fails when it fails); an ordinary run does not collect it a second time.
+# compile_gpu_kernels.py is a script that test_gpu.py runs in a process of
+# its own (it patches numba-cuda), never to be imported for doctests.
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+collect_ignore = ["compile_gpu_kernels.py"] + ([] if SIMULATOR else ["simulator"])

@@ -1,0 +1,158 @@
+"""The GPU path where there is no GPU: device choice and its errors here,
+the kernels under Numba's CUDA simulator and through the real CUDA compiler
+in their own processes.
+
+The simulator must be switched on before numba.cuda is imported, so
+tests/simulator/ runs in a pytest process of its own with
+NUMBA_ENABLE_CUDASIM=1; tests/compile_gpu_kernels.py compiles every kernel
+to PTX for sm_90, which the simulator (running kernels as Python) cannot
+check.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastmargin
+from fastmargin import _device
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+SCORES = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, -0.5]])
+TARGET = np.array([[2, -1], [0, 1]])
+LOSSES = [
+    fastmargin.multilabel_margin_loss,
+    fastmargin.multilabel_margin_loss_and_grad,
+    fastmargin.multilabel_hinge_loss,
+    fastmargin.multilabel_hinge_loss_grad,
+]
+
+
+class FakeGpuArray:
+    """Stands for a GPU array: it has the CUDA array interface."""
+
+    __cuda_array_interface__ = {
+        "shape": (2, 2), "typestr": "<i8", "data": (0, False), "version": 3,
+    }
+    shape = (2, 2)
+    ndim = 2
+
+
+class FakeDlpackGpuArray:
+    """Stands for a DLPack-only array on a CUDA device."""
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+
+def run(command, **env):
+    """Run ``command`` from the repository root; return (code, output)."""
+    completed = subprocess.run(
+        command, cwd=REPOSITORY, capture_output=True, text=True, timeout=900,
+        env={**os.environ, **env},
+    )
+    return completed.returncode, completed.stdout + completed.stderr
+
+
+def test_simulator_suite_passes():
+    code, output = run(
+        [sys.executable, "-m", "pytest", "tests/simulator", "-q", "-p", "no:cacheprovider"],
+        NUMBA_ENABLE_CUDASIM="1",
+    )
+    assert code == 0, output[-6000:]
+    assert " passed" in output and "skipped" not in output, output[-2000:]
+
+
+def test_every_gpu_kernel_compiles_for_sm90():
+    code, output = run([sys.executable, "tests/compile_gpu_kernels.py"])
+    assert code == 0, output[-6000:]
+    assert "kernel signatures compiled for sm_90" in output
+    compiled = output.count("fastmargin._gpu_")
+    assert compiled >= 60, output[-2000:]
+    for module in ("_gpu_common", "_gpu_hinge", "_gpu_ranking"):
+        assert f"fastmargin.{module}." in output
+
+
+def test_importing_and_cpu_calls_never_import_numba_cuda():
+    code, output = run([
+        sys.executable, "-c",
+        "import sys, numpy as np, fastmargin\n"
+        "fastmargin.multilabel_margin_loss_and_grad(np.ones((2, 3)), np.array([[0], [1]]))\n"
+        "fastmargin.multilabel_hinge_loss(np.ones((2, 3)), np.array([[0], [1]]), device='cpu')\n"
+        "assert 'numba.cuda' not in sys.modules, 'numba.cuda was imported'\n",
+    ])
+    assert code == 0, output
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("device", ["gpu", "CUDA", None, 0])
+def test_unknown_device_is_a_value_error(loss, device):
+    with pytest.raises(ValueError, match="device must be one of 'auto', 'cpu', 'cuda'"):
+        loss(SCORES, TARGET, device=device)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_cpu_refuses_gpu_arrays(loss):
+    with pytest.raises(ValueError, match='device="cpu" but target is a GPU array'):
+        loss(SCORES, FakeGpuArray(), device="cpu")
+    with pytest.raises(ValueError, match='device="cpu" but input is a GPU array'):
+        loss(FakeDlpackGpuArray(), TARGET, device="cpu")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_auto_refuses_a_gpu_target_with_host_input(loss):
+    with pytest.raises(ValueError, match="target is a GPU array but input is on the host"):
+        loss(SCORES, FakeGpuArray())
+
+
+def test_auto_refuses_gpu_grad_output_and_margin_with_host_input():
+    with pytest.raises(ValueError, match="grad_output is a GPU array"):
+        fastmargin.multilabel_margin_loss_grad(SCORES, TARGET, grad_output=FakeGpuArray())
+    with pytest.raises(ValueError, match="margin is a GPU array"):
+        fastmargin.multilabel_hinge_loss(SCORES, TARGET, margin=FakeGpuArray())
+
+
+def test_host_objects_are_not_gpu_arrays():
+    import scipy.sparse
+
+    for value in (SCORES, [1, 2], 3.0, None, scipy.sparse.csr_matrix(SCORES)):
+        assert not _device.is_gpu_array(value)
+    assert _device.is_gpu_array(FakeGpuArray())
+    assert _device.is_gpu_array(FakeDlpackGpuArray())
+
+
+def test_cuda_without_numba_cuda_says_how_to_install(monkeypatch):
+    real_find_spec = _device.importlib.util.find_spec
+    monkeypatch.setattr(
+        _device.importlib.util, "find_spec",
+        lambda name, *args: None if name == "numba_cuda" else real_find_spec(name, *args),
+    )
+    with pytest.raises(RuntimeError, match=r'numba-cuda package is not installed.*fastmargin\[cuda\]'):
+        fastmargin.multilabel_margin_loss(SCORES, TARGET, device="cuda")
+
+
+def test_cuda_without_a_gpu_says_why():
+    from numba import cuda
+
+    if cuda.is_available():  # a machine with a GPU: nothing to refuse
+        pytest.skip("a CUDA GPU is available here")
+    for loss in LOSSES:
+        with pytest.raises(RuntimeError, match='device="cuda" cannot run: no usable CUDA GPU'):
+            loss(SCORES, TARGET, device="cuda")
+    adaptive = fastmargin.AdaptiveMargins(3)
+    with pytest.raises(RuntimeError, match="no usable CUDA GPU"):
+        adaptive.loss_and_grad(SCORES, TARGET, device="cuda")
+
+
+def test_gpu_benchmark_measures_nothing_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is available here")
+    code, output = run([sys.executable, "benchmarks/gpu_table.py", "--repeat", "1"])
+    assert code == 1, output
+    assert "no CUDA GPU visible to PyTorch: no GPU figures measured" in output
+    assert "GB/s" not in output
