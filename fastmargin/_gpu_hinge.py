@@ -23,16 +23,22 @@ mask at the start of the launch; the grid is limited so that masks and
 label scratch take at most ``SCRATCH_BYTES``. A bool indicator row is read
 directly.
 
-The per-element arithmetic is :func:`hinge_element`, a plain Python
-function compiled for the device here (and which the CPU kernel can inline
-from the same source).
+The per-element arithmetic is ``_hinge.hinge_element``, the CPU kernel's
+own, compiled for the device from the same source.
 """
 
 import numpy as np
 from numba import cuda
 
-from ._gpu_common import MAX_BLOCKS, MAX_THREADS, block_sum, read_labels, row_blocks
-from ._gpu_common import threads_per_row
+from ._gpu_common import (
+    MAX_BLOCKS,
+    MAX_THREADS,
+    block_sum,
+    read_labels,
+    row_blocks,
+    threads_per_row,
+)
+from ._hinge import hinge_element
 from ._labels import ROW_OK
 from ._numba_options import gpu_kernel
 
@@ -40,27 +46,9 @@ from ._numba_options import gpu_kernel
 SCRATCH_BYTES = 32 << 20
 
 
-def hinge_element(x, c, is_label, margins, squared):
-    """Class c's hinge term (float64) and its signed slope, d(term)/d(x[c]).
-
-    ``z = margins[c] - s * x[c]`` in the scores' dtype; the term is
-    ``max(0, z)`` (squared when ``squared``) in float64. A NaN score gives a
-    NaN term and slope; the slope at the kink (z = 0) is 0.
-    """
-    zero = x.dtype.type(0)
-    value = x[c]
-    z = margins[c] - (value if is_label else -value)
-    hinge = np.float64(zero if z <= zero else z)  # NaN stays NaN
-    if squared:
-        term = hinge * hinge
-        slope = 2.0 * hinge
-    else:
-        term = hinge
-        slope = 1.0 if z > zero else (hinge if z != z else 0.0)
-    return term, (-slope if is_label else slope)
-
-
-_hinge_element = gpu_kernel(device=True)(hinge_element)
+# The CPU kernel's per-element arithmetic, compiled for the device from the
+# same source.
+_hinge_element = gpu_kernel(device=True)(hinge_element.py_func)
 
 
 @gpu_kernel()
@@ -121,7 +109,7 @@ def hinge_rows_kernel(
             term, slope = _hinge_element(x, c, is_label, margins, squared)
             partial += term
             if label_sums is not None:
-                label_sums[0, c] += term
+                label_sums[block, c] += term
             if grad is not None:
                 grad[row, c] = slope * scale
         # block_sum synchronises after every thread has read the total: the

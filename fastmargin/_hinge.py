@@ -105,25 +105,39 @@ def _hinge_row(x, is_label, margins, squared, grad, row, scale, label_sums, bloc
 
 
 @cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
+def hinge_element(x, c, is_label, margins, squared):
+    """Class c's hinge term (float64) and its signed slope d(term)/d(x[c]).
+
+    ``z = margins[c] - s * x[c]`` in the scores' dtype; the term is
+    ``max(0, z)`` (squared when ``squared``) in float64. A NaN score gives a
+    NaN term and slope; the slope at the kink (z = 0) is 0. The GPU kernel
+    (``_gpu_hinge``) compiles this same source for the device.
+    """
+    zero = x.dtype.type(0)
+    value = x[c]
+    z = margins[c] - (value if is_label else -value)
+    hinge = np.float64(zero if z <= zero else z)  # NaN stays NaN
+    if squared:
+        term = hinge * hinge
+        slope = 2.0 * hinge
+    else:
+        term = hinge
+        slope = 1.0 if z > zero else (hinge if z != z else 0.0)
+    return term, (-slope if is_label else slope)
+
+
+@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
 def _write_terms(x, is_label, margins, squared, grad, row, scale, label_sums, block, terms):
     """``terms[c]`` = class c's hinge term; writes the gradient and adds each
     term to its block's label sum. No sum across classes here: the loop
     vectorises without reassociating anything."""
-    zero = x.dtype.type(0)
     for c in range(x.shape[0]):
-        value = x[c]
-        z = margins[c] - (value if is_label[c] else -value)
-        hinge = np.float64(zero if z <= zero else z)  # NaN stays NaN
-        term = hinge * hinge if squared else hinge
+        term, slope = hinge_element(x, c, is_label[c], margins, squared)
         terms[c] = term
         if label_sums is not None:
             label_sums[block, c] += term
         if grad is not None:
-            if squared:
-                slope = 2.0 * hinge
-            else:
-                slope = 1.0 if z > zero else (hinge if z != z else 0.0)
-            grad[row, c] = (-slope if is_label[c] else slope) * scale
+            grad[row, c] = slope * scale
 
 
 @cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)

@@ -263,8 +263,8 @@ def test_bad_label(form, with_grad, n_label_blocks):
     margins = random_margins(rng, n_classes, dtype)
     scores = random_scores(rng, n_rows, n_classes, dtype, margins, specials=False)
     rows = canonical(indicator, form, rng, lists=lists)
-    gpu, cpu = compare(scores, rows, margins, False, grad_scales(rng, n_rows, with_grad),
-                       n_label_blocks, 8)
+    gpu, _ = compare(scores, rows, margins, False, grad_scales(rng, n_rows, with_grad),
+                     n_label_blocks, 8)
     loss, status, grad, _ = gpu
     assert status[2] == 2 and status[4] == 0
     assert np.isnan(loss[2]) and np.isnan(loss[4])
@@ -407,3 +407,42 @@ def test_random_batches(n_rows, n_classes, form, squared, outputs, dtype, thread
     rows = canonical(indicator, form, rng)
     compare(scores, rows, margins, squared, grad_scales(rng, n_rows, with_grad),
             n_label_blocks, threads)
+
+
+def test_kernel_signatures_cover_the_launches(monkeypatch):
+    """Every launch's argument types are among ``kernel_signatures()`` (the
+    signatures compiled to PTX without a GPU)."""
+    from numba import typeof
+    from numba.core.sigutils import normalize_signature
+
+    signatures = _gpu_hinge.kernel_signatures()
+    assert len(signatures) == 32
+    assert len({signature for _, signature in signatures}) == 32
+    assert {kernel.__name__ for kernel, _ in signatures} == {"hinge_rows_kernel"}
+    known = {normalize_signature(signature)[0] for _, signature in signatures}
+
+    launched = []
+    kernel = _gpu_hinge.hinge_rows_kernel
+
+    class Recorder:
+        def __getitem__(self, configuration):
+            def launch(*args):
+                launched.append(tuple(typeof(getattr(a, "_ary", a)) for a in args))
+                kernel[configuration](*args)
+            return launch
+
+    monkeypatch.setattr(_gpu_hinge, "hinge_rows_kernel", Recorder())
+    rng = np.random.default_rng(6)
+    for k, (form, dtype) in enumerate(itertools.product(
+        FORMS, [np.float32, np.float64]
+    )):
+        with_grad, n_label_blocks = OUTPUTS[k % len(OUTPUTS)]
+        indicator = random_indicator(rng, 2, 3)
+        margins = random_margins(rng, 3, dtype)
+        scores = random_scores(rng, 2, 3, dtype, margins)
+        rows = canonical(indicator, form, rng)
+        run_gpu(scores, rows, margins, bool(k % 3), grad_scales(rng, 2, with_grad),
+                n_label_blocks and 1, 4)
+    assert len(launched) == 10
+    for types in launched:
+        assert types in known, types
