@@ -52,8 +52,8 @@ def is_gpu_array(value):
     """Whether ``value`` lives in GPU memory (never imports numba.cuda)."""
     if value is None or isinstance(value, np.ndarray) or scipy.sparse.issparse(value):
         return False
-    if hasattr(value, "__cuda_array_interface__"):
-        return True
+    if hasattr(value, "__cuda_array_interface__") or getattr(value, "__cuda_ndarray__", False):
+        return True  # (Numba's device arrays, the simulator's included, say the latter)
     dlpack_device = getattr(value, "__dlpack_device__", None)
     if dlpack_device is not None:
         try:
@@ -167,19 +167,20 @@ class _CurrentGpu:
 
 def _view(value, library, name):
     """A Numba device view of a GPU array (zero-copy), or a device copy of
-    a host array (device="cuda")."""
+    a host array (device="cuda"). Views never synchronise on the array's
+    stream: the kernels run on the caller's stream, after its work."""
     from numba import cuda
     from numba.cuda.cudadrv.devicearray import is_cuda_ndarray
 
     if is_cuda_ndarray(value):
         return value
     if hasattr(value, "__cuda_array_interface__"):
-        return cuda.as_cuda_array(value)
+        return cuda.as_cuda_array(value, sync=False)
     if is_gpu_array(value):  # DLPack only: borrow a library that reads it
         for module in ("cupy", "torch"):
             if importlib.util.find_spec(module) is not None:
                 borrowed = importlib.import_module(module).from_dlpack(value)
-                return cuda.as_cuda_array(borrowed)
+                return cuda.as_cuda_array(borrowed, sync=False)
         raise TypeError(
             f"{name} is a DLPack GPU array without __cuda_array_interface__; "
             "fastmargin reads it through CuPy or PyTorch, and neither is installed"
@@ -197,12 +198,12 @@ def _empty(shape, dtype, library):
 
         torch_dtype = getattr(torch, np.dtype(dtype).name)
         tensor = torch.empty(shape, dtype=torch_dtype, device=library.torch_device)
-        return tensor, cuda.as_cuda_array(tensor)
+        return tensor, cuda.as_cuda_array(tensor, sync=False)
     if library.name == "cupy":
         import cupy
 
         array = cupy.empty(shape, dtype)
-        return array, cuda.as_cuda_array(array)
+        return array, cuda.as_cuda_array(array, sync=False)
     array = cuda.device_array(shape, dtype, stream=library.stream)
     return array, array
 
@@ -239,7 +240,7 @@ def _scores(input, library):
         raise ValueError(
             f"input must have shape (C,) or (N, C), got {view.ndim}-D shape {view.shape}"
         )
-    if view.shape[-1] == 0:
+    if view.shape[view.ndim - 1] == 0:
         raise ValueError(f"input must have at least one class, got shape {view.shape}")
     one_dimensional = view.ndim == 1
     shape = (1, view.shape[0]) if one_dimensional else tuple(view.shape)
@@ -282,7 +283,7 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator):
             _gpu_common.labels_from_indicator, n_rows, stream, indicator, labels
         )
         return _padded(labels, n_classes, library, may_be_indicator=False)
-    width = view.shape[-1]
+    width = view.shape[view.ndim - 1]
     shape = (n_rows, width)
     index_dtype = dtype if dtype in (np.int32, np.int64) else np.dtype(np.int64)
     indices = _contiguous_2d(view, shape, index_dtype, library)
@@ -348,7 +349,16 @@ def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional, 
 
 
 def _gradient_destination(out, scores, one_dimensional, inputs, library):
-    """Check a caller's GPU ``out`` array; return (kernel view, result)."""
+    """Check a caller's ``out``; return (the kernel's (N, C) view, result).
+
+    Host callers (device="cuda") give a NumPy ``out``, checked as on the CPU;
+    the kernel writes a device buffer that :func:`finish` copies into it.
+    """
+    if library.name == "numpy":
+        from ._frontend import _gradient_destination as check_host_out
+
+        check_host_out(out, scores, one_dimensional, inputs)
+        return _empty(scores.shape, scores.dtype, library)[1], out
     if not is_gpu_array(out):
         raise TypeError(
             f"out must be a GPU array when the call runs on the GPU, got {type(out).__name__}"
@@ -389,8 +399,6 @@ def _span(value):
 
 def prepare(input, target, reduction, grad_output, with_grad, out, library, *, keep_indicator):
     """The GPU ``_prepare``: validated device inputs and allocated outputs."""
-    from numba import cuda
-
     scores, one_dimensional = _scores(input, library)
     n_rows, n_classes = scores.shape
     rows = _label_rows(target, scores, one_dimensional, library, keep_indicator)
@@ -411,8 +419,8 @@ def prepare(input, target, reduction, grad_output, with_grad, out, library, *, k
             grad, grad_result = _gradient_destination(
                 out, scores, one_dimensional, inputs, library
             )
-    loss = cuda.device_array(n_rows, np.float64, stream=library.stream)
-    status = cuda.device_array(n_rows, np.int64, stream=library.stream)
+    loss = _empty((n_rows,), np.float64, library)[1]
+    status = _empty((n_rows,), np.int64, library)[1]
     return GpuBatch(
         library, scores, one_dimensional, rows, target, loss, status, grad, grad_scale,
         grad_result,
@@ -439,8 +447,10 @@ def finish(batch, reduction):
         warn_if_indicator_like(batch.rows, largest, stacklevel=5)
     loss = _reduce(batch.loss, reduction, scores.dtype, batch.one_dimensional, library)
     grad = batch.grad_result
-    if grad is not None and library.name == "numpy":
-        grad = grad.copy_to_host(stream=library.stream)
+    if isinstance(grad, np.ndarray):  # a host caller's out
+        batch.grad.copy_to_host(grad.reshape(scores.shape), stream=library.stream)
+    elif grad is not None:
+        grad = _to_library(grad, library)
     return loss, grad
 
 
@@ -553,6 +563,7 @@ def hinge(input, target, margin, squared, reduction, grad_output, with_grad, out
                 batch.scores, rows.indptr, rows.indices, rows.padded, rows.width,
                 rows.indicator, margins, squared, batch.loss, batch.status, batch.grad,
                 batch.grad_scale, sums, library.stream,
+                allocate=lambda shape, dtype: _empty(shape, dtype, library)[1],
             )
         loss, grad = finish(batch, reduction)
         if sums is None:

@@ -789,13 +789,14 @@ class AdaptiveMargins:
         label's batch sum NaN, and that label's margin NaN from then on: the
         loss shows it, nothing hides it.
         """
-        n_classes = np.shape(input)[-1] if np.ndim(input) else None
+        shape = tuple(np.shape(input))
+        n_classes = shape[-1] if shape else None
         if n_classes != self.n_labels:
             raise ValueError(
                 f"input must have {self.n_labels} classes (n_labels), got shape "
-                f"{np.shape(input)}"
+                f"{shape}"
             )
-        n_rows = int(np.prod(np.shape(input)[:-1]))
+        n_rows = int(np.prod(shape[:-1]))
         label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
         loss, grad = _hinge(
             input, target, self.margins, squared, reduction, None, True, out, device,

@@ -135,23 +135,28 @@ def _grid(n_rows, n_classes, width, indicator, label_sums):
 
 
 def launch_hinge(scores, indptr, indices, padded, width, indicator, margins, squared,
-                 loss, status, grad, grad_scale, label_sums, stream, threads=None):
+                 loss, status, grad, grad_scale, label_sums, stream, threads=None,
+                 allocate=None):
     """Launch the hinge kernel on ``stream`` (asynchronously): fills ``loss``
     and ``status`` (and ``grad``, ``label_sums`` unless None) for every row,
     as ``_hinge.hinge_rows`` does. Arguments as there (all device arrays),
     ``label_sums``' first dimension giving the number of row blocks;
     ``threads`` overrides the threads per block (a power of two, at most
-    MAX_THREADS)."""
+    MAX_THREADS); ``allocate(shape, dtype)`` returns a device array for the
+    scratch (the front end passes the caller's library's allocator, whose
+    pool spares a ``cudaMalloc`` per call), numba's by default."""
     n_rows, n_classes = scores.shape
     if threads is None:
         threads = threads_per_row(n_classes)
     blocks = _grid(n_rows, n_classes, width, indicator, label_sums)
+    if allocate is None:
+        allocate = lambda shape, dtype: cuda.device_array(shape, dtype, stream=stream)  # noqa: E731
     if indicator is None:
-        labels = cuda.device_array((blocks, max(width, 1)), np.int64, stream=stream)
-        masks = cuda.device_array((blocks, n_classes), np.uint8, stream=stream)
+        labels = allocate((blocks, max(width, 1)), np.int64)
+        masks = allocate((blocks, n_classes), np.uint8)
     else:  # not read: placeholders of the kernel's types (a row per block)
-        labels = cuda.device_array((blocks, 1), np.int64, stream=stream)
-        masks = cuda.device_array((blocks, 1), np.uint8, stream=stream)
+        labels = allocate((blocks, 1), np.int64)
+        masks = allocate((blocks, 1), np.uint8)
     hinge_rows_kernel[blocks, threads, stream](
         scores, indptr, indices, bool(padded), indicator, margins, bool(squared), loss,
         status, grad, grad_scale, label_sums, labels, masks,

@@ -28,10 +28,10 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
         allow_module_level=True,
     )
 
-from numba import cuda  # noqa: E402
-from numba.cuda.cudadrv.devicearray import is_cuda_ndarray  # noqa: E402
+from numba import cuda
+from numba.cuda.cudadrv.devicearray import is_cuda_ndarray
 
-from fastmargin import (  # noqa: E402
+from fastmargin import (
     AdaptiveMargins,
     multilabel_hinge_loss,
     multilabel_hinge_loss_and_grad,
@@ -212,14 +212,15 @@ def run_host(loss, kind, input, target, **kwargs):
     return gpu, cpu
 
 
-def run_device(loss, kind, input, target, **kwargs):
-    """The call with device arrays and device="auto", and with their host
+def run_device(loss, kind, input, target, *, device="auto", **kwargs):
+    """The call with device arrays (and device="auto"), and with their host
     copies on the CPU; checks that the device arguments are unchanged."""
     arguments = {"input": input, "target": target, **kwargs}
     before = {name: snapshot(value) for name, value in arguments.items()}
-    gpu = call(loss, kind, input, target, **kwargs)
+    gpu = call(loss, kind, input, target, device=device, **kwargs)
     for name, value in arguments.items():
-        assert_unchanged(value, before[name])
+        if name != "out":
+            assert_unchanged(value, before[name])
     host_kwargs = {name: before[name] for name in kwargs}
     cpu = call(loss, kind, before["input"], before["target"], device="cpu", **host_kwargs)
     return gpu, cpu
@@ -321,7 +322,8 @@ def test_device_reductions(loss):
         assert_device_result(gpu, cpu, "and_grad", np.dtype(np.float32))
         if reduction != "none":
             assert gpu[0].shape == ()
-    gpu, cpu = run_device(loss, "loss", input, target, reduction="sum")
+    # device="cuda" with device arrays: the same as "auto".
+    gpu, cpu = run_device(loss, "loss", input, target, reduction="sum", device="cuda")
     assert_device_result(gpu, cpu, "loss", np.dtype(np.float32))
 
 
@@ -345,11 +347,9 @@ def test_device_bool_target_and_grad_output(loss):
 def test_device_out(loss):
     input, target = cuda.to_device(scores(seed=8)), cuda.to_device(padded())
     out = cuda.to_device(np.full((N_ROWS, N_CLASSES), 7.25))
-    gpu, cpu = run_device(loss, "and_grad", input, target, reduction="mean")
-    loss_value, grad = call(loss, "and_grad", input, target, reduction="mean", out=out)
-    assert grad is out
-    assert np.array_equal(out.copy_to_host(), cpu[1])
-    assert_loss_close(host(loss_value), cpu[0], np.float64)
+    gpu, cpu = run_device(loss, "and_grad", input, target, reduction="mean", out=out)
+    assert gpu[1] is out
+    assert_device_result(gpu, cpu, "and_grad", np.dtype(np.float64))
     # 1-D input: an out of shape (C,), a 0-d "none" loss.
     row = cuda.to_device(scores(np.float32, seed=9)[1])
     out = cuda.to_device(np.zeros(N_CLASSES, np.float32))
@@ -467,11 +467,19 @@ def test_argument_errors(loss):
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_host_out_with_device_cuda(loss):
-    """With host inputs and device="cuda", ``out`` must be a GPU array
-    (the current design: a NumPy ``out`` is refused, not filled)."""
+    """With host inputs and device="cuda", a NumPy ``out`` is checked as on
+    the CPU and receives the gradient."""
+    expected = call(loss, "grad", scores(), padded(), device="cpu")
     out = np.zeros((N_ROWS, N_CLASSES))
-    with pytest.raises(TypeError, match="out must be a GPU array"):
-        call(loss, "grad", scores(), padded(), out=out, device="cuda")
+    result = call(loss, "grad", scores(), padded(), out=out, device="cuda")
+    assert result is out
+    assert np.array_equal(out, expected)
+    with pytest.raises(ValueError, match="out must have the gradient's shape"):
+        call(loss, "grad", scores(), padded(), out=np.zeros((1, 1)), device="cuda")
+    one_row = np.zeros(N_CLASSES)
+    result = call(loss, "grad", scores()[0], padded()[0], out=one_row, device="cuda")
+    assert result is one_row
+    assert np.array_equal(one_row, call(loss, "grad", scores()[0], padded()[0], device="cpu"))
 
 
 # ----------------------------------------------------------------------
@@ -488,7 +496,8 @@ def test_indicator_like_warning(loss):
         gpu = call(loss, "and_grad", input, target, device="cuda")
     assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float64))
     with pytest.warns(UserWarning) as device_warnings:
-        call(loss, "loss", cuda.to_device(input), cuda.to_device(target))
+        result = call(loss, "loss", cuda.to_device(input), cuda.to_device(target))
+    assert_device_result(result, cpu[0], "loss", np.dtype(np.float64))
     assert len(cpu_warnings) == len(gpu_warnings) == len(device_warnings) == 1
     for caught in (gpu_warnings, device_warnings):
         assert str(caught[0].message) == str(cpu_warnings[0].message)
@@ -520,6 +529,17 @@ def test_adaptive_margins():
         assert gpu.margins.dtype == np.float64 and gpu.margins.shape == (N_CLASSES,)
         np.testing.assert_allclose(gpu.margins, cpu.margins, rtol=1e-12, atol=0)
     assert not np.all(gpu.margins == 1.0)  # the margins moved
+
+
+def test_adaptive_margins_device_arrays():
+    gpu = AdaptiveMargins(N_CLASSES, initial=1.0, rate=0.5, bounds=(0.25, 2.0))
+    cpu = AdaptiveMargins(N_CLASSES, initial=1.0, rate=0.5, bounds=(0.25, 2.0))
+    input, target = scores(np.float32, seed=13), padded(np.int32)
+    gpu_result = gpu.loss_and_grad(cuda.to_device(input), cuda.to_device(target))
+    cpu_result = cpu.loss_and_grad(input, target, device="cpu")
+    assert_device_result(gpu_result, cpu_result, "and_grad", np.dtype(np.float32))
+    assert type(gpu.margins) is np.ndarray
+    np.testing.assert_allclose(gpu.margins, cpu.margins, rtol=1e-12, atol=0)
 
 
 # ----------------------------------------------------------------------
