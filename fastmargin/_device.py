@@ -524,6 +524,7 @@ def ranking(input, target, margin, reduction, grad_output, with_grad, out):
             launch_ranking(
                 batch.scores, rows.indptr, rows.indices, rows.padded, rows.width, margin,
                 batch.loss, batch.status, batch.grad, batch.grad_scale, library.stream,
+                allocate=lambda shape, dtype: _empty(shape, dtype, library)[1],
             )
         return finish(batch, reduction)
 

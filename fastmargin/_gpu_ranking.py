@@ -43,7 +43,13 @@ import numpy as np
 from numba import cuda
 
 from . import _ranking
-from ._gpu_common import MAX_THREADS, block_sum, lower_bound, row_blocks, threads_per_row
+from ._gpu_common import (
+    MAX_THREADS,
+    block_sum,
+    lower_bound,
+    row_blocks,
+    threads_per_row,
+)
 from ._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
 from ._numba_options import gpu_kernel
 
@@ -409,11 +415,13 @@ def _power_of_two(count):
     return size
 
 
-def long_row_scratch(n_rows, width, limit=SCRATCH_BYTES):
+def long_row_scratch(n_rows, width, limit=None):
     """``(blocks, sort_slots)`` of the long-row launch: each block holds
     two int64/float64 rows of ``sort_slots`` (a power of two >= width) and
     two of ``width`` (+1); the grid is capped so that all of it stays within
-    ``limit`` bytes (one block at least)."""
+    ``limit`` bytes (SCRATCH_BYTES by default; one block at least)."""
+    if limit is None:
+        limit = SCRATCH_BYTES
     slots = max(int(width), 1)
     sort_slots = _power_of_two(slots)
     per_block = 8 * (2 * sort_slots + 2 * slots + 1)
@@ -422,7 +430,7 @@ def long_row_scratch(n_rows, width, limit=SCRATCH_BYTES):
 
 def launch_ranking(
     scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale,
-    stream, threads=None, shared_targets=None,
+    stream, threads=None, shared_targets=None, allocate=None,
 ):
     """Launch the fused ranking loss (+ gradient) on ``stream``.
 
@@ -431,11 +439,16 @@ def launch_ranking(
     block (a power of two <= MAX_THREADS), by default
     ``threads_per_row(C)``. ``shared_targets`` lowers the shared-memory
     capacity below SHARED_TARGETS (tests use it to run the long-row path on
-    tiny shapes). Never synchronizes.
+    tiny shapes). ``allocate(shape, dtype)`` returns a device array for the
+    long-row scratch (by default ``cuda.device_array`` on ``stream``); it is
+    only called when ``width`` exceeds the shared capacity. Never
+    synchronizes.
     """
     n_rows, n_classes = scores.shape
     if threads is None:
         threads = threads_per_row(n_classes)
+    if not 1 <= threads <= MAX_THREADS or threads & (threads - 1):
+        raise ValueError(f"threads must be a power of two <= {MAX_THREADS}, got {threads}")
     capacity = SHARED_TARGETS
     if shared_targets is not None:
         capacity = max(0, min(int(shared_targets), SHARED_TARGETS))
@@ -447,12 +460,14 @@ def launch_ranking(
         np.int64(capacity),
     )
     if width > capacity:
+        if allocate is None:
+            allocate = lambda shape, dtype: cuda.device_array(shape, dtype, stream=stream)  # noqa: E731
         long_blocks, sort_slots = long_row_scratch(n_rows, width)
         slots = max(int(width), 1)
-        all_classes = cuda.device_array((long_blocks, sort_slots), np.int64, stream=stream)
-        all_sorted = cuda.device_array((long_blocks, sort_slots), np.float64, stream=stream)
-        all_thresholds = cuda.device_array((long_blocks, slots), np.float64, stream=stream)
-        all_violations = cuda.device_array((long_blocks, slots + 1), np.int64, stream=stream)
+        all_classes = allocate((long_blocks, sort_slots), np.int64)
+        all_sorted = allocate((long_blocks, sort_slots), np.float64)
+        all_thresholds = allocate((long_blocks, slots), np.float64)
+        all_violations = allocate((long_blocks, slots + 1), np.int64)
         _ranking_long_kernel[long_blocks, threads, stream](
             scores, indptr, indices, padded, margin, loss, status, grad, grad_scale,
             all_classes, all_sorted, all_thresholds, all_violations,
@@ -475,7 +490,6 @@ def kernel_signatures():
                 result.append((_ranking_kernel.py_func, f"void({head}, int64)"))
                 result.append((
                     _ranking_long_kernel.py_func,
-                    f"void({head}, int64[:, ::1], float64[:, ::1], float64[:, ::1], "
-                    "int64[:, ::1])",
+                    f"void({head}, int64[:, ::1], float64[:, ::1], float64[:, ::1], int64[:, ::1])",
                 ))
     return result

@@ -310,7 +310,7 @@ def test_nonfinite_scores(dtype, threads):
         part = rows[chunk]
         width = max(map(len, part))
         target = np.array([t + [-1] * (width - len(t)) for t in part])
-        loss, _, grad = check(scores[chunk], padded_form(target), threads=threads)
+        loss, _, _ = check(scores[chunk], padded_form(target), threads=threads)
         assert not np.isfinite(loss).all()  # each chunk exercises the fallbacks
 
 
@@ -387,6 +387,94 @@ def test_long_rows_nonfinite_and_overflow():
     ])
     target = np.array([[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 1, 0]])
     check(scores, padded_form(target), threads=4, shared_targets=2)
+
+
+def test_bad_entry_found_by_the_long_row_kernel():
+    """With 4 threads and capacity 3 the short kernel stops reading after
+    the first round; the long-row kernel finds the bad entry at 5."""
+    scores = np.random.default_rng(12).normal(size=(2, 8))
+    target = np.array([[0, 1, 2, 3, 4, 99, -1, 0], [0, 1, 2, 3, 4, 5, -1, 99]])
+    for threads in THREADS:
+        _, status, _ = check(
+            scores, padded_form(target), threads=threads, shared_targets=3
+        )
+        np.testing.assert_array_equal(status, [5, ROW_OK])
+
+
+def test_grid_stride_and_one_scratch_block(monkeypatch):
+    """Fewer blocks than rows: a block computes several rows one after the
+    other, in shared memory and on one block of global scratch."""
+    monkeypatch.setattr(_gpu_ranking, "row_blocks", lambda n_rows, limit=None: 2)
+    monkeypatch.setattr(_gpu_ranking, "SCRATCH_BYTES", 1)
+    assert _gpu_ranking.long_row_scratch(6, 8) == (1, 8)
+    rng = np.random.default_rng(13)
+    target = np.array([
+        [0, 1, 2, 3, 4, -1, 0, 0],
+        [5, 6, -1, 0, 0, 0, 0, 0],
+        [7, 7, 7, 7, 1, 1, 2, 3],
+        [1, 0, 1, 0, 1, 0, 1, 0],
+        [0, 1, 2, 9, -1, 0, 0, 0],
+        [2, -1, 0, 0, 0, 0, 0, 0],
+    ])
+    scores = tied_scores(rng, 6, 9, np.float32)
+    scores[3, 0] = np.nan
+    for shared_targets in (None, 3):
+        _, status, _ = check(
+            scores, padded_form(target), threads=4, shared_targets=shared_targets
+        )
+        np.testing.assert_array_equal(
+            status, [ROW_OK, ROW_OK, ROW_OK, ROW_OF_ZEROS_AND_ONES, 3, ROW_OK]
+        )
+
+
+def test_allocate_for_the_long_row_scratch():
+    """The caller's allocator serves the long-row scratch, and only when a
+    row can exceed the shared capacity."""
+    calls = []
+
+    def allocate(shape, dtype):
+        calls.append((shape, np.dtype(dtype)))
+        return cuda.device_array(shape, dtype)
+
+    scores = np.random.default_rng(16).normal(size=(3, 7))
+    form = padded_form([[0, 1, 2, 3, 4], [1, -1, 0, 0, 0], [6, 5, -1, 0, 0]])
+    stream = cuda.stream()
+    args = [cuda.to_device(a) for a in (scores, form[0], form[1])] + list(form[2:])
+    outputs = [cuda.device_array(3), cuda.device_array(3, np.int64), None, None]
+    launch_ranking(*args, 1.0, *outputs, stream, threads=4, allocate=allocate)
+    assert calls == []
+    launch_ranking(*args, 1.0, *outputs, stream, threads=4, shared_targets=2,
+                   allocate=allocate)
+    assert calls == [((3, 8), np.dtype(np.int64)), ((3, 8), np.dtype(np.float64)),
+                     ((3, 5), np.dtype(np.float64)), ((3, 6), np.dtype(np.int64))]
+    expected = run_cpu(scores, form, 1.0, None)
+    np.testing.assert_allclose(outputs[0].copy_to_host(), expected[0], rtol=1e-12)
+    np.testing.assert_array_equal(outputs[1].copy_to_host(), expected[1])
+
+
+def test_threads_must_be_a_power_of_two():
+    scores = cuda.to_device(np.zeros((1, 3)))
+    form = padded_form([[0]])
+    args = [scores, cuda.to_device(form[0]), cuda.to_device(form[1]), True, 1, 1.0,
+            cuda.device_array(1), cuda.device_array(1, np.int64), None, None,
+            cuda.stream()]
+    for threads in (3, 0, 512):
+        with pytest.raises(ValueError, match="power of two"):
+            launch_ranking(*args, threads=threads)
+
+
+def test_many_targets_in_shared_memory():
+    """40 entries (a 64-slot sort) with many duplicates and ties."""
+    rng = np.random.default_rng(14)
+    rows = [list(rng.integers(0, 20, 40)), list(rng.integers(0, 20, 33)), [4]]
+    scores = tied_scores(rng, 3, 20, np.float64)
+    check(scores, csr_form(rows), threads=8)
+    check(scores, csr_form(rows), threads=8, shared_targets=16)
+
+
+def test_default_threads():
+    scores = np.random.default_rng(15).normal(size=(2, 5)).astype(np.float32)
+    check(scores, padded_form([[0, 3, -1], [4, 4, 1]]), threads=None)
 
 
 def test_long_row_scratch_bound():
