@@ -52,6 +52,9 @@ def is_gpu_array(value):
     """Whether ``value`` lives in GPU memory (never imports numba.cuda)."""
     if value is None or isinstance(value, np.ndarray) or scipy.sparse.issparse(value):
         return False
+    if type(value).__module__.split(".")[0] == "torch":
+        # A tensor that requires grad refuses its array interface.
+        return bool(getattr(value, "is_cuda", False))
     if hasattr(value, "__cuda_array_interface__") or getattr(value, "__cuda_ndarray__", False):
         return True  # (Numba's device arrays, the simulator's included, say the latter)
     dlpack_device = getattr(value, "__dlpack_device__", None)
@@ -174,6 +177,8 @@ def _view(value, library, name):
 
     if is_cuda_ndarray(value):
         return value
+    if type(value).__module__.split(".")[0] == "torch":
+        value = value.detach()  # read only: no autograd history to keep
     if hasattr(value, "__cuda_array_interface__"):
         return cuda.as_cuda_array(value, sync=False)
     if is_gpu_array(value):  # DLPack only: borrow a library that reads it
@@ -383,6 +388,8 @@ def _gradient_destination(out, scores, one_dimensional, inputs, library):
 
 def _span(value):
     """``(first, last + 1)`` byte addresses of a GPU array, when it says."""
+    if type(value).__module__.split(".")[0] == "torch":
+        value = value.detach()
     interface = getattr(value, "__cuda_array_interface__", None)
     if interface is None:
         return None
@@ -442,6 +449,7 @@ def finish(batch, reduction):
             _gpu_common.summarise_status, n_rows, library.stream, batch.status, summary
         )
         first_bad, largest = summary.copy_to_host(stream=library.stream)
+        library.stream.synchronize()  # the one wait: the two integers are read now
         if first_bad < n_rows:
             _raise_for_bad_target(batch)
         warn_if_indicator_like(batch.rows, largest, stacklevel=5)

@@ -156,3 +156,11 @@ def test_gpu_benchmark_measures_nothing_without_a_gpu():
     assert code == 1, output
     assert "no CUDA GPU visible to PyTorch: no GPU figures measured" in output
     assert "GB/s" not in output
+
+
+def test_torch_cpu_tensors_are_host_arrays_even_when_they_require_grad():
+    import torch
+
+    tensor = torch.ones(2, 3, requires_grad=True)  # refuses its array interfaces
+    assert not _device.is_gpu_array(tensor)
+    assert not _device.is_gpu_array(torch.ones(2, 3))
