@@ -23,7 +23,7 @@ import importlib
 import importlib.util
 import sys
 import warnings
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -133,29 +133,58 @@ class _Library(NamedTuple):
     GPU and stream kernels run, and whether results go back to the host."""
 
     name: str  # "torch", "cupy", "numba" or "numpy" (host arrays, device="cuda")
-    stream: object  # a numba stream
     gpu: object  # a context manager selecting the caller's GPU
+    stream: object  # a numba stream; None until the caller's GPU is selected
     torch_device: object  # the torch.device of a torch caller
 
 
 def _library_of(input):
+    """The caller's library and GPU (its stream comes with :func:`_on_gpu`)."""
     from numba import cuda
 
     module = type(input).__module__.split(".")[0]
-    if module == "torch":
+    if module == "torch" and input.is_cuda:
+        return _Library("torch", cuda.gpus[input.device.index], None, input.device)
+    if module == "cupy":
+        return _Library("cupy", cuda.gpus[input.device.id], None, None)
+    if is_gpu_array(input):
+        context = getattr(getattr(input, "gpu_data", None), "context", None)
+        gpu = _CurrentGpu() if context is None else cuda.gpus[context.device.id]
+        return _Library("numba", gpu, None, None)
+    return _Library("numpy", _CurrentGpu(), None, None)
+
+
+def _callers_stream(input, library):
+    """The stream the caller's own work runs on, as a numba stream: PyTorch's
+    or CuPy's current stream, a Numba array's own stream, else the
+    per-thread default stream (never the legacy default stream of our own
+    choice). Made once the caller's GPU is current."""
+    from numba import cuda
+
+    if library.name == "torch":
         import torch
 
-        index = input.device.index
-        stream = torch.cuda.current_stream(input.device).cuda_stream
-        return _Library("torch", cuda.external_stream(stream), cuda.gpus[index], input.device)
-    if module == "cupy":
+        return cuda.external_stream(torch.cuda.current_stream(input.device).cuda_stream)
+    if library.name == "cupy":
         import cupy
 
         with cupy.cuda.Device(input.device.id):
-            stream = cupy.cuda.get_current_stream().ptr
-        return _Library("cupy", cuda.external_stream(stream), cuda.gpus[input.device.id], None)
-    name = "numba" if is_gpu_array(input) else "numpy"
-    return _Library(name, cuda.per_thread_default_stream(), _CurrentGpu(), None)
+            return cuda.external_stream(cupy.cuda.get_current_stream().ptr)
+    own = getattr(input, "stream", 0) if library.name == "numba" else 0
+    return own if own else cuda.per_thread_default_stream()
+
+
+@contextlib.contextmanager
+def _on_gpu(input):
+    """Select the caller's GPU, yield its library with the stream set, and
+    silence numba's low-occupancy warning: a small batch gets a small grid on
+    purpose (one block per row)."""
+    from numba.cuda.core.errors import NumbaPerformanceWarning
+
+    library = _library_of(input)
+    with library.gpu, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        yield library._replace(stream=_callers_stream(input, library))
 
 
 class _CurrentGpu:
@@ -190,7 +219,16 @@ def _view(value, library, name):
             f"{name} is a DLPack GPU array without __cuda_array_interface__; "
             "fastmargin reads it through CuPy or PyTorch, and neither is installed"
         )
-    return cuda.to_device(np.ascontiguousarray(value), stream=library.stream)
+    return _to_device(np.ascontiguousarray(value), library)
+
+
+def _to_device(host, library):
+    """A device copy of a host array, allocated by the caller's library
+    (numba's own ``to_device`` would cudaMalloc, and later free, each time)."""
+    _, view = _empty(host.shape, host.dtype, library)
+    if host.size:
+        view.copy_to_device(host, stream=library.stream)
+    return view
 
 
 def _empty(shape, dtype, library):
@@ -230,9 +268,9 @@ class GpuBatch(NamedTuple):
     host_target: object  # to quote a bad entry: the caller's target
     loss: object  # float64 (N,)
     status: object  # int64 (N,)
-    grad: Optional[object]  # (N, C) view the kernel writes
-    grad_scale: Optional[object]
-    grad_result: Optional[object]  # returned to the caller
+    grad: object | None  # (N, C) view the kernel writes
+    grad_scale: object | None
+    grad_result: object | None  # returned to the caller
 
 
 def _scores(input, library):
@@ -255,7 +293,6 @@ def _scores(input, library):
 
 def _label_rows(target, scores, one_dimensional, library, keep_indicator):
     """The target in the kernels' canonical form, on the device."""
-    from numba import cuda
 
     from . import _gpu_common
 
@@ -267,9 +304,9 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator):
         )
         indicator = rows.indicator
         return rows._replace(
-            indptr=cuda.to_device(rows.indptr, stream=stream),
-            indices=cuda.to_device(rows.indices, stream=stream),
-            indicator=None if indicator is None else cuda.to_device(indicator, stream=stream),
+            indptr=_to_device(rows.indptr, library),
+            indices=_to_device(rows.indices, library),
+            indicator=None if indicator is None else _to_device(indicator, library),
         )
     if scipy.sparse.issparse(target) or type(target).__module__.startswith("cupyx"):
         raise TypeError("a sparse target on the GPU is not supported: pass a scipy.sparse matrix")
@@ -279,8 +316,8 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator):
         indicator = _contiguous_2d(view, scores.shape, np.bool_, library)
         if keep_indicator:
             return LabelRows(
-                cuda.to_device(np.zeros(n_rows + 1, np.int64), stream=stream),
-                cuda.to_device(np.empty(0, np.int64), stream=stream),
+                _to_device(np.zeros(n_rows + 1, np.int64), library),
+                _to_device(np.empty(0, np.int64), library),
                 False, 0, indicator, None, False,
             )
         _, labels = _empty(scores.shape, np.int64, library)
@@ -330,7 +367,6 @@ def _padded(indices, width, library, may_be_indicator):
 def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional, library):
     """The kernels' per-row gradient factor (float64 (N,)) on the device,
     with the CPU's checks and the CPU's arithmetic."""
-    from numba import cuda
 
     from . import _frontend, _gpu_common
 
@@ -338,7 +374,7 @@ def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional, 
         scale = _frontend._gradient_scale(
             grad_output, reduction, n_rows, n_classes, one_dimensional
         )
-        return cuda.to_device(np.ascontiguousarray(scale), stream=library.stream)
+        return _to_device(np.ascontiguousarray(scale), library)
     weights = _view(grad_output, library, "grad_output")
     _frontend._check_grad_output(
         weights.shape, np.dtype(weights.dtype), reduction, n_rows, one_dimensional
@@ -437,14 +473,13 @@ def prepare(input, target, reduction, grad_output, with_grad, out, library, *, k
 def finish(batch, reduction):
     """The GPU ``_finish``: raise for bad targets, warn, reduce; results as
     the caller's library holds them."""
-    from numba import cuda
 
     from . import _gpu_common
 
     library, scores = batch.library, batch.scores
-    n_rows, n_classes = scores.shape
+    n_rows = scores.shape[0]
     if n_rows:
-        summary = cuda.to_device(np.array([n_rows, -(2**62)]), stream=library.stream)
+        summary = _to_device(np.array([n_rows, -(2**62)], np.int64), library)
         _gpu_common.launch_flat(
             _gpu_common.summarise_status, n_rows, library.stream, batch.status, summary
         )
@@ -504,24 +539,12 @@ def _reduce(row_losses, reduction, dtype, one_dimensional, library):
     return result.reshape(())
 
 
-@contextlib.contextmanager
-def _on_callers_gpu(library):
-    """Select the caller's GPU, and silence numba's low-occupancy warning:
-    a small batch gets a small grid on purpose (one block per row)."""
-    from numba.cuda.core.errors import NumbaPerformanceWarning
-
-    with library.gpu, warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaPerformanceWarning)
-        yield
-
-
 def ranking(input, target, margin, reduction, grad_output, with_grad, out):
     """The ranking loss on the GPU (the front end's ``_ranking``)."""
     from ._frontend import _check_margin
     from ._gpu_ranking import launch_ranking
 
-    library = _library_of(input)
-    with _on_callers_gpu(library):
+    with _on_gpu(input) as library:
         batch = prepare(
             input, target, reduction, grad_output, with_grad, out, library,
             keep_indicator=False,
@@ -544,13 +567,11 @@ def hinge(input, target, margin, squared, reduction, grad_output, with_grad, out
     are wanted; they come back as a host float64 (blocks, C) array, the
     third result.
     """
-    from numba import cuda
 
     from ._frontend import _check_squared, _label_margins
     from ._gpu_hinge import launch_hinge
 
-    library = _library_of(input)
-    with _on_callers_gpu(library):
+    with _on_gpu(input) as library:
         batch = prepare(
             input, target, reduction, grad_output, with_grad, out, library,
             keep_indicator=True,
@@ -559,13 +580,11 @@ def hinge(input, target, margin, squared, reduction, grad_output, with_grad, out
         dtype = np.dtype(batch.scores.dtype)
         if is_gpu_array(margin):  # C values, checked on the host like any margin
             margin = _view(margin, library, "margin").copy_to_host(stream=library.stream)
-        margins = cuda.to_device(
-            _label_margins(margin, n_classes, dtype), stream=library.stream
-        )
+        margins = _to_device(_label_margins(margin, n_classes, dtype), library)
         squared = _check_squared(squared)
         sums = None
         if label_sums is not None:
-            sums = cuda.to_device(np.zeros((label_sums, n_classes)), stream=library.stream)
+            sums = _to_device(np.zeros((label_sums, n_classes)), library)
         rows = batch.rows
         if n_rows:
             launch_hinge(

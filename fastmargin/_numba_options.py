@@ -63,7 +63,8 @@ def gpu_kernel(*, device=False):
     extra); it is imported here, when a GPU module is first imported, so
     that importing fastmargin never needs it. No ``fastmath``: on the GPU it
     flushes denormals and approximates division. Not cached on disk: the
-    GPU kernels are compiled once per process, on first use.
+    GPU kernels are compiled once per process, on first use. Kernels accept
+    None for an optional array (see :class:`NoneArgument`).
 
     Parameters
     ----------
@@ -76,5 +77,25 @@ def gpu_kernel(*, device=False):
         ``numba.cuda.jit`` configured with fastmargin's options.
     """
     from numba import cuda
+    from numba.cuda import config
 
-    return cuda.jit(device=device)
+    if device or config.ENABLE_CUDASIM:  # the simulator calls kernels as Python
+        return cuda.jit(device=device)
+    return cuda.jit(extensions=[NoneArgument()])
+
+
+class NoneArgument:
+    """Launch-time conversion of a None kernel argument.
+
+    The kernels take None for an optional array (no gradient, no indicator)
+    and the compiler prunes the branches that use it; numba-cuda types None
+    as an opaque pointer-sized parameter but has no launch conversion for it
+    (``NotImplementedError: (none, None)``). This passes a null pointer.
+    """
+
+    def prepare_args(self, ty, val, stream=None, retr=None):
+        from numba.cuda import types
+
+        if isinstance(ty, types.NoneType):
+            return types.uint64, 0
+        return ty, val

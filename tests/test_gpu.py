@@ -164,3 +164,36 @@ def test_torch_cpu_tensors_are_host_arrays_even_when_they_require_grad():
     tensor = torch.ones(2, 3, requires_grad=True)  # refuses its array interfaces
     assert not _device.is_gpu_array(tensor)
     assert not _device.is_gpu_array(torch.ones(2, 3))
+
+
+def test_kernels_accept_none_arguments_at_launch():
+    """A None argument goes to the kernel as a null pointer-sized parameter
+    (numba-cuda has no conversion of its own: NotImplementedError), through
+    numba-cuda's own argument preparation, for every fastmargin kernel."""
+    from numba.cuda import types
+    from numba.cuda.dispatcher import _Kernel
+
+    from fastmargin import _gpu_common, _gpu_hinge, _gpu_ranking
+    from fastmargin._numba_options import NoneArgument
+
+    class Launch:  # what _prepare_args reads of a compiled kernel
+        extensions = [NoneArgument()]
+
+    arguments = []
+    _Kernel._prepare_args(Launch(), types.none, None, 0, [], arguments)
+    assert len(arguments) == 1 and arguments[0].value == 0
+    assert type(arguments[0]).__name__ == "c_ulong"
+    arguments = []
+    _Kernel._prepare_args(Launch(), types.float64, 2.5, 0, [], arguments)
+    assert arguments[0].value == 2.5
+    with pytest.raises(NotImplementedError):
+        _Kernel._prepare_args(type("Bare", (), {"extensions": []})(), types.none, None, 0, [], [])
+    kernels = {
+        kernel
+        for module in (_gpu_common, _gpu_hinge, _gpu_ranking)
+        for kernel in vars(module).values()
+        if type(kernel).__name__ == "CUDADispatcher" and not kernel.targetoptions.get("device")
+    }
+    assert len(kernels) >= 10
+    for kernel in kernels:
+        assert any(isinstance(e, NoneArgument) for e in kernel.targetoptions["extensions"])
