@@ -21,7 +21,6 @@ numba-cuda is imported only here, and only when a call runs on the GPU.
 import contextlib
 import importlib
 import importlib.util
-import sys
 import warnings
 from typing import NamedTuple
 
@@ -58,16 +57,12 @@ def is_gpu_array(value):
     if hasattr(value, "__cuda_array_interface__") or getattr(value, "__cuda_ndarray__", False):
         return True  # (Numba's device arrays, the simulator's included, say the latter)
     dlpack_device = getattr(value, "__dlpack_device__", None)
-    if dlpack_device is not None:
-        try:
-            return dlpack_device()[0] in _DLPACK_CUDA
-        except Exception:  # a host object whose __dlpack_device__ refuses
-            return False
-    if "numba.cuda" in sys.modules:  # the simulator's arrays have no interface
-        from numba.cuda.cudadrv.devicearray import is_cuda_ndarray
-
-        return is_cuda_ndarray(value)
-    return False
+    if dlpack_device is None:
+        return False
+    try:
+        return dlpack_device()[0] in _DLPACK_CUDA
+    except Exception:  # a host object whose __dlpack_device__ refuses
+        return False
 
 
 def runs_on_gpu(device, input, others):
@@ -251,6 +246,12 @@ def _empty(shape, dtype, library):
     return array, array
 
 
+def _allocator(library):
+    """``allocate(shape, dtype)`` for the kernels' scratch: the caller's
+    library's allocator (pooled by PyTorch and CuPy), a Numba view back."""
+    return lambda shape, dtype: _empty(shape, dtype, library)[1]
+
+
 def _to_library(result, library):
     """A result as the caller gets it: host arrays for host callers."""
     if library.name == "numpy":
@@ -275,19 +276,11 @@ class GpuBatch(NamedTuple):
 
 def _scores(input, library):
     """The scores as a C-contiguous float32/float64 (N, C) device array."""
+    from ._frontend import _check_scores
+
     view = _view(input, library, "input")
-    dtype = np.dtype(view.dtype)
-    if dtype.kind not in "biuf":
-        raise TypeError(f"input must hold real scores, got dtype {dtype}")
-    if view.ndim not in (1, 2):
-        raise ValueError(
-            f"input must have shape (C,) or (N, C), got {view.ndim}-D shape {view.shape}"
-        )
-    if view.shape[view.ndim - 1] == 0:
-        raise ValueError(f"input must have at least one class, got shape {view.shape}")
-    one_dimensional = view.ndim == 1
+    one_dimensional, scores_dtype = _check_scores(view.shape, np.dtype(view.dtype))
     shape = (1, view.shape[0]) if one_dimensional else tuple(view.shape)
-    scores_dtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
     return _contiguous_2d(view, shape, scores_dtype, library), one_dimensional
 
 
@@ -315,9 +308,10 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator):
     if is_indicator(view.shape, dtype, n_rows, n_classes, one_dimensional):
         indicator = _contiguous_2d(view, scores.shape, np.bool_, library)
         if keep_indicator:
+            # The label lists are not read beside an indicator: placeholders.
             return LabelRows(
-                _to_device(np.zeros(n_rows + 1, np.int64), library),
-                _to_device(np.empty(0, np.int64), library),
+                _empty((n_rows + 1,), np.int64, library)[1],
+                _empty((0,), np.int64, library)[1],
                 False, 0, indicator, None, False,
             )
         _, labels = _empty(scores.shape, np.int64, library)
@@ -404,16 +398,12 @@ def _gradient_destination(out, scores, one_dimensional, inputs, library):
         raise TypeError(
             f"out must be a GPU array when the call runs on the GPU, got {type(out).__name__}"
         )
+    from ._frontend import _check_out_layout
+
     view = _view(out, library, "out")
-    shape = scores.shape[1:] if one_dimensional else scores.shape
-    if tuple(view.shape) != tuple(shape) or np.dtype(view.dtype) != scores.dtype:
-        raise ValueError(
-            f"out must have the gradient's shape {tuple(shape)} and dtype "
-            f"{np.dtype(scores.dtype)}, got shape {tuple(view.shape)} and dtype "
-            f"{np.dtype(view.dtype)}"
-        )
-    if not view.is_c_contiguous():
-        raise ValueError("out must be C-contiguous and writeable")
+    _check_out_layout(
+        view.shape, np.dtype(view.dtype), view.is_c_contiguous(), scores, one_dimensional
+    )
     span = _span(out)
     for name, value in inputs.items():
         other = _span(value)
@@ -555,7 +545,7 @@ def ranking(input, target, margin, reduction, grad_output, with_grad, out):
             launch_ranking(
                 batch.scores, rows.indptr, rows.indices, rows.padded, rows.width, margin,
                 batch.loss, batch.status, batch.grad, batch.grad_scale, library.stream,
-                allocate=lambda shape, dtype: _empty(shape, dtype, library)[1],
+                allocate=_allocator(library),
             )
         return finish(batch, reduction)
 
@@ -591,7 +581,7 @@ def hinge(input, target, margin, squared, reduction, grad_output, with_grad, out
                 batch.scores, rows.indptr, rows.indices, rows.padded, rows.width,
                 rows.indicator, margins, squared, batch.loss, batch.status, batch.grad,
                 batch.grad_scale, sums, library.stream,
-                allocate=lambda shape, dtype: _empty(shape, dtype, library)[1],
+                allocate=_allocator(library),
             )
         loss, grad = finish(batch, reduction)
         if sums is None:

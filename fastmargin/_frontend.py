@@ -39,22 +39,43 @@ _LABEL_SUM_BYTES = 32 << 20
 def _as_scores(input):
     """Return ``(scores, one_dimensional)`` with scores (N, C) float32/float64."""
     scores = np.asarray(input)
-    if scores.dtype not in (np.float32, np.float64):
-        # Booleans, integers and other floats (not complex, not timedelta).
-        if scores.dtype.kind not in "biuf":
-            raise TypeError(f"input must hold real scores, got dtype {scores.dtype}")
-        scores = scores.astype(np.float64)
-    if scores.ndim not in (1, 2):
-        raise ValueError(
-            f"input must have shape (C,) or (N, C), got {scores.ndim}-D shape "
-            f"{scores.shape}"
-        )
-    if scores.shape[-1] == 0:
-        raise ValueError(f"input must have at least one class, got shape {scores.shape}")
+    _, computed_dtype = _check_scores(scores.shape, scores.dtype)
+    scores = scores.astype(computed_dtype, copy=False)
     one_dimensional = scores.ndim == 1
     if one_dimensional:
         scores = scores.reshape(1, -1)
     return np.ascontiguousarray(scores), one_dimensional
+
+
+def _check_scores(shape, dtype):
+    """Raise unless scores of this shape and dtype can be used (host or
+    GPU); return ``(one_dimensional, dtype computed in)``: float32 and
+    float64 natively, other real dtypes (booleans, integers, other floats;
+    not complex, not timedelta) as float64."""
+    shape = tuple(shape)
+    if dtype.kind not in "biuf":
+        raise TypeError(f"input must hold real scores, got dtype {dtype}")
+    if len(shape) not in (1, 2):
+        raise ValueError(
+            f"input must have shape (C,) or (N, C), got {len(shape)}-D shape {shape}"
+        )
+    if shape[-1] == 0:
+        raise ValueError(f"input must have at least one class, got shape {shape}")
+    native = dtype in (np.float32, np.float64)
+    return len(shape) == 1, dtype if native else np.dtype(np.float64)
+
+
+def _check_out_layout(out_shape, out_dtype, contiguous_and_writeable, scores, one_dimensional):
+    """Raise unless an ``out`` of this shape, dtype and layout (host or GPU)
+    can receive the gradient of ``scores`` (N, C)."""
+    shape = tuple(scores.shape[1:] if one_dimensional else scores.shape)
+    if tuple(out_shape) != shape or out_dtype != scores.dtype:
+        raise ValueError(
+            f"out must have the gradient's shape {shape} and dtype {scores.dtype}, "
+            f"got shape {tuple(out_shape)} and dtype {out_dtype}"
+        )
+    if not contiguous_and_writeable:
+        raise ValueError("out must be C-contiguous and writeable")
 
 
 def _check_real(value, name):
@@ -178,14 +199,10 @@ def _gradient_destination(out, scores, one_dimensional, inputs):
     """Check a caller's ``out`` array and return it as an (N, C) view."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
-    shape = scores.shape[1:] if one_dimensional else scores.shape
-    if out.shape != shape or out.dtype != scores.dtype:
-        raise ValueError(
-            f"out must have the gradient's shape {shape} and dtype {scores.dtype}, "
-            f"got shape {out.shape} and dtype {out.dtype}"
-        )
-    if not (out.flags.c_contiguous and out.flags.writeable):
-        raise ValueError("out must be C-contiguous and writeable")
+    _check_out_layout(
+        out.shape, out.dtype, out.flags.c_contiguous and out.flags.writeable, scores,
+        one_dimensional,
+    )
     for name, value in inputs.items():
         # A sparse target's arrays are inputs too.
         parts = (
