@@ -25,6 +25,7 @@ import argparse
 import importlib.metadata
 import itertools
 import json
+import math
 import os
 import platform
 import sys
@@ -440,17 +441,7 @@ def _format_ms(value):
     >>> [_format_ms(v) for v in (1234.5, 143.14, 16.234, 2.4823, 0.000127, None)]
     ['1234', '143.1', '16.23', '2.482', '0.000127', '-']
     """
-    if value is None:
-        return "-"
-    if value >= 1000:
-        return f"{value:.0f}"
-    if value >= 100:
-        return f"{value:.1f}"
-    if value >= 10:
-        return f"{value:.2f}"
-    if value >= 1:
-        return f"{value:.3f}"
-    return f"{value:.3g}"
+    return _significant(value, 4)
 
 
 def _format_ratio(value, suffix=""):
@@ -459,15 +450,18 @@ def _format_ratio(value, suffix=""):
     >>> [_format_ratio(v, "x") for v in (371.4, 58.26, 1.853, 0.0412, None)]
     ['371x', '58.3x', '1.85x', '0.041x', '-']
     """
+    return _significant(value, 3, suffix)
+
+
+def _significant(value, digits, suffix=""):
+    """``value`` with ``digits`` significant digits, never fewer decimals
+    than none ("-" for None)."""
     if value is None:
         return "-"
-    if value >= 100:
-        return f"{value:.0f}{suffix}"
-    if value >= 10:
-        return f"{value:.1f}{suffix}"
-    if value >= 1:
-        return f"{value:.2f}{suffix}"
-    return f"{value:.2g}{suffix}"
+    if value >= 1 and math.isfinite(value):
+        decimals = max(0, digits - 1 - math.floor(math.log10(value)))
+        return f"{value:.{decimals}f}{suffix}"
+    return f"{value:.{digits - 1}g}{suffix}"
 
 
 TABLE_HEADER = (

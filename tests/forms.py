@@ -4,13 +4,16 @@ Helpers shared by the hinge, target-form and edge-case tests: given a bool
 (N, C) indicator, build padded index rows (PyTorch's (N, C) layout, compact,
 unsorted, with duplicates and junk after the -1) and scipy.sparse matrices
 and arrays of every format, including non-canonical ones (unsorted and
-duplicate entries, explicit stored zeros). None of these calls fastmargin.
+duplicate entries, explicit stored zeros); and the hypothesis strategy of
+padded index rows that the reference tests of both losses draw from. None
+of these calls fastmargin.
 """
 
 import warnings
 
 import numpy as np
 import scipy.sparse
+from hypothesis import strategies as st
 
 SPARSE_FORMATS = ("csr", "csc", "coo", "lil", "dok", "bsr", "dia")
 # scipy.sparse classes by format: the matrix and the array flavour.
@@ -162,3 +165,21 @@ def snapshots_equal(first, second):
         a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
         for a, b in zip(first[2], second[2], strict=True)
     )
+
+
+@st.composite
+def padded_index_rows(draw, n_rows, n_classes, width, junk):
+    """``n_rows`` lists of ``width`` class indices: each row's used entries
+    (duplicates likely), then -1, then entries drawn from ``junk`` that are
+    never read."""
+    rows = []
+    for _ in range(n_rows):
+        n_used = draw(st.integers(0, width))
+        used = draw(st.lists(st.integers(0, n_classes - 1), min_size=n_used, max_size=n_used))
+        tail = []
+        if n_used < width:
+            tail = [-1] + draw(
+                st.lists(junk, min_size=width - n_used - 1, max_size=width - n_used - 1)
+            )
+        rows.append(used + tail)
+    return rows

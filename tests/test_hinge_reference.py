@@ -86,21 +86,9 @@ def check_against_reference(scores, target, indicator, margin, squared, reductio
     return loss, grad
 
 
-@st.composite
-def padded_target_rows(draw, n_rows, n_classes, width):
-    """Used entries (duplicates likely), then -1, then junk never read."""
-    junk = st.one_of(st.integers(-10, n_classes + 10), st.sampled_from([999, -7, -1]))
-    rows = []
-    for _ in range(n_rows):
-        n_used = draw(st.integers(0, width))
-        used = draw(st.lists(st.integers(0, n_classes - 1), min_size=n_used, max_size=n_used))
-        tail = []
-        if n_used < width:
-            tail = [-1] + draw(
-                st.lists(junk, min_size=width - n_used - 1, max_size=width - n_used - 1)
-            )
-        rows.append(used + tail)
-    return rows
+def hinge_junk(n_classes):
+    """Entries after the -1: out of range, negative, another -1; never read."""
+    return st.one_of(st.integers(-10, n_classes + 10), st.sampled_from([999, -7, -1]))
 
 
 @st.composite
@@ -120,7 +108,7 @@ def hinge_cases(draw):
     if form == "padded":
         width = draw(st.integers(0, n_classes + 4))
         target = np.array(
-            draw(padded_target_rows(n_rows, n_classes, width)),
+            draw(forms.padded_index_rows(n_rows, n_classes, width, hinge_junk(n_classes))),
             dtype=draw(st.sampled_from(INT_DTYPES)),
         ).reshape(n_rows, width)
         indicator = naive.labels_indicator(target, n_classes)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import forms
 import naive
 from fastmargin import (
     multilabel_margin_loss,
@@ -49,24 +50,6 @@ def indicator_warning(scores, target):
 
 
 @st.composite
-def padded_targets(draw, n_rows, n_classes, width):
-    """(n_rows, width) class indices, each row's used entries then -1 then junk."""
-    rows = []
-    for _ in range(n_rows):
-        n_used = draw(st.integers(0, width))
-        used = draw(
-            st.lists(st.integers(0, n_classes - 1), min_size=n_used, max_size=n_used)
-        )
-        tail = []
-        if n_used < width:
-            tail = [-1] + draw(
-                st.lists(JUNK, min_size=width - n_used - 1, max_size=width - n_used - 1)
-            )
-        rows.append(used + tail)
-    return rows
-
-
-@st.composite
 def ranking_cases(draw):
     """A full argument set: scores, targets, margin, reduction, grad_output."""
     dtype = draw(st.sampled_from(FLOAT_DTYPES))
@@ -82,7 +65,7 @@ def ranking_cases(draw):
     )
     scores = (np.array(quarters, dtype=np.float64) / 4).reshape(n_rows, n_classes)
     target = np.array(
-        draw(padded_targets(n_rows, n_classes, width)), dtype=target_dtype
+        draw(forms.padded_index_rows(n_rows, n_classes, width, JUNK)), dtype=target_dtype
     ).reshape(n_rows, width)
     margin = draw(st.sampled_from(MARGINS))
     reduction = draw(st.sampled_from(REDUCTIONS))
