@@ -103,19 +103,22 @@ def fastmargin_ranking_call(scores, targets, out=None):
     return lambda: multilabel_margin_loss_and_grad(scores, targets, out=out)
 
 
-def torch_ranking_call(scores, targets):
-    """PyTorch's forward + backward of ``multilabel_margin_loss``, or None
-    when PyTorch is not installed. Targets must be in PyTorch's layout."""
+def torch_ranking_call(scores, targets, device="cpu"):
+    """PyTorch's forward + backward of ``multilabel_margin_loss`` on
+    ``device``, returning ``(loss, grad)``, or None when PyTorch is not
+    installed. Targets must be in PyTorch's layout."""
     try:
         import torch
     except ImportError:
         return None
-    leaf = torch.tensor(scores, requires_grad=True)
-    torch_targets = torch.from_numpy(targets)
+    leaf = torch.tensor(scores, requires_grad=True, device=device)
+    torch_targets = torch.from_numpy(targets).to(device)
 
     def call():
         leaf.grad = None
-        torch.nn.functional.multilabel_margin_loss(leaf, torch_targets).backward()
+        loss = torch.nn.functional.multilabel_margin_loss(leaf, torch_targets)
+        loss.backward()
+        return loss, leaf.grad
 
     return call
 
@@ -151,19 +154,22 @@ def numpy_hinge_call(scores, signs, margin=1.0):
     return call
 
 
-def torch_hinge_call(scores, signs, margin=1.0):
-    """PyTorch autograd on ``clamp(margin - s * x, min=0).mean()``, or None
-    when PyTorch is not installed."""
+def torch_hinge_call(scores, signs, margin=1.0, device="cpu"):
+    """PyTorch autograd on ``clamp(margin - s * x, min=0).mean()`` on
+    ``device``, returning ``(loss, grad)``, or None when PyTorch is not
+    installed."""
     try:
         import torch
     except ImportError:
         return None
-    leaf = torch.tensor(scores, requires_grad=True)
-    torch_signs = torch.from_numpy(signs)
+    leaf = torch.tensor(scores, requires_grad=True, device=device)
+    torch_signs = torch.from_numpy(signs).to(device)
 
     def call():
         leaf.grad = None
-        torch.clamp(margin - torch_signs * leaf, min=0).mean().backward()
+        loss = torch.clamp(margin - torch_signs * leaf, min=0).mean()
+        loss.backward()
+        return loss, leaf.grad
 
     return call
 
