@@ -10,13 +10,10 @@ import math
 import numbers
 from typing import NamedTuple, Optional
 
-import numba
 import numpy as np
 import scipy.sparse
 
-from . import _buffers, _device
-from ._hinge import hinge_rows
-from ._ranking import ranking_rows
+from . import _buffers, _device, _dispatch
 from ._targets import (
     LabelRows,
     as_label_rows,
@@ -262,13 +259,10 @@ def _ranking(input, target, margin, reduction, grad_output, with_grad, out, devi
         input, target, reduction, grad_output, with_grad, out, keep_indicator=False
     )
     margin = _check_margin(margin, batch.scores.dtype)
-    rows = batch.rows
-    if batch.scores.shape[0]:
-        ranking_rows(
-            batch.scores, rows.indptr, rows.indices, rows.padded, rows.width, margin,
-            batch.loss, batch.status, batch.grad, batch.grad_scale,
-            numba.get_num_threads(),
-        )
+    _dispatch.ranking(
+        batch.scores, batch.rows, margin, batch.loss, batch.status, batch.grad,
+        batch.grad_scale,
+    )
     return _finish(batch, reduction)
 
 
@@ -293,21 +287,12 @@ def _hinge(
     batch = _prepare(
         input, target, reduction, grad_output, with_grad, out, keep_indicator=True
     )
-    n_rows, n_classes = batch.scores.shape
-    margins = _label_margins(margin, n_classes, batch.scores.dtype)
+    margins = _label_margins(margin, batch.scores.shape[1], batch.scores.dtype)
     squared = _check_squared(squared)
-    rows = batch.rows
-    if n_rows:
-        n_blocks = (
-            min(n_rows, numba.get_num_threads())
-            if label_sums is None
-            else label_sums.shape[0]
-        )
-        hinge_rows(
-            batch.scores, rows.indptr, rows.indices, rows.padded, rows.width,
-            rows.indicator, margins, squared, batch.loss, batch.status, batch.grad,
-            batch.grad_scale, label_sums, n_blocks,
-        )
+    _dispatch.hinge(
+        batch.scores, batch.rows, margins, squared, batch.loss, batch.status, batch.grad,
+        batch.grad_scale, label_sums,
+    )
     return _finish(batch, reduction)
 
 

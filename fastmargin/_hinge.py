@@ -27,7 +27,6 @@ scores' dtype, shape (C,), finite; ``loss`` float64 (N,); ``status`` int64
 ``1 <= n_blocks <= N``.
 """
 
-import numba
 import numpy as np
 
 from ._labels import ROW_OK, read_labels
@@ -45,27 +44,27 @@ LANES = 8
 HINGE_FASTMATH = FASTMATH - {"contract"}
 
 
-@cpu_kernel(parallel=True, fastmath=HINGE_FASTMATH)
+@cpu_kernel(fastmath=HINGE_FASTMATH)
 def hinge_rows(
     scores, indptr, indices, padded, width, indicator, margins, squared, loss, status,
-    grad, grad_scale, label_sums, n_blocks,
+    grad, grad_scale, label_sums, n_blocks, first_block, stop_block,
 ):
-    """Fill ``loss`` (and ``grad``, ``label_sums`` unless None) for every row.
+    """Fill ``loss`` (and ``grad``, ``label_sums`` unless None) for the rows
+    of blocks ``first_block`` to ``stop_block - 1``.
 
-    Rows are split into ``n_blocks`` contiguous blocks; block b adds each of
-    its rows' per-label terms, in row order, to ``label_sums[b]``, so the
-    front end's fixed-order sum over blocks does not depend on the threads.
-    ``status[i]`` is what reading row i's labels found
-    (``_labels.read_labels``); a row with a bad entry is left uncomputed.
+    Rows are split into ``n_blocks`` contiguous blocks (block b holds rows
+    ``b * N // n_blocks`` up to the next block's first); block b adds each
+    of its rows' per-label terms, in row order, to ``label_sums[b]``, so the
+    front end's fixed-order sum over blocks does not depend on which thread
+    computed which block. ``status[i]`` is what reading row i's labels
+    found (``_labels.read_labels``); a row with a bad entry is left
+    uncomputed.
     """
     n_rows, n_classes = scores.shape
-    all_labels = np.empty((n_blocks, width), np.int64)
-    all_masks = np.zeros((n_blocks, n_classes if indicator is None else 0), np.bool_)
-    all_terms = np.empty((n_blocks, n_classes), np.float64)
-    for block in numba.prange(n_blocks):
-        labels = all_labels[block]
-        mask = all_masks[block]
-        terms = all_terms[block]
+    labels = np.empty(width, np.int64)
+    mask = np.zeros(n_classes if indicator is None else 0, np.bool_)
+    terms = np.empty(n_classes, np.float64)
+    for block in range(first_block, stop_block):
         for row in range(block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks):
             scale = grad_scale[row] if grad is not None else 0.0
             if indicator is not None:

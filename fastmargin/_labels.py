@@ -8,10 +8,9 @@ label matrix is that as it stands. :func:`read_labels` is the one loop that
 reads such a row for every kernel, checking each used entry on the way.
 
 The converters between label lists and dense 0/1 indicators live here too,
-as parallel loops over rows.
+as loops over a range of rows (the front end spreads ranges over threads).
 """
 
-import numba
 import numpy as np
 
 from ._numba_options import cpu_kernel
@@ -22,6 +21,11 @@ ROW_OK = -1
 # Fine, but every entry was 0 or 1 and no -1 ended the row: a whole target
 # of such rows is probably a 0/1 indicator matrix passed as integers.
 ROW_OF_ZEROS_AND_ONES = -2
+# Left by a ranking kernel for another one (the front end calls it): a row
+# with more targets than the first handles, or a row whose scores need the
+# exact path (infinite or NaN). No row keeps these once a call returns.
+ROW_HAS_MANY_TARGETS = -3
+ROW_NEEDS_EXACT = -4
 
 
 @cpu_kernel(inline="always")
@@ -64,20 +68,22 @@ def read_labels(indptr, indices, padded, row, n_classes, labels):
     return n_labels, ROW_OF_ZEROS_AND_ONES if zeros_and_ones else ROW_OK
 
 
-@cpu_kernel(parallel=True)
-def count_indicator_labels(indicator, counts):
-    """``counts[i]`` = number of True entries in row i of a 0/1 matrix."""
-    for row in numba.prange(indicator.shape[0]):
+@cpu_kernel()
+def count_indicator_labels(indicator, counts, start, stop):
+    """``counts[i]`` = number of True entries in row i of a 0/1 matrix, for
+    rows ``start`` to ``stop - 1``."""
+    for row in range(start, stop):
         count = 0
         for label in range(indicator.shape[1]):
             count += indicator[row, label]
         counts[row] = count
 
 
-@cpu_kernel(parallel=True)
-def fill_labels_from_indicator(indicator, starts, labels):
-    """Write row i's True columns, ascending, to ``labels[starts[i]:]``."""
-    for row in numba.prange(indicator.shape[0]):
+@cpu_kernel()
+def fill_labels_from_indicator(indicator, starts, labels, start, stop):
+    """Write row i's True columns, ascending, to ``labels[starts[i]:]``, for
+    rows ``start`` to ``stop - 1``."""
+    for row in range(start, stop):
         position = starts[row]
         for label in range(indicator.shape[1]):
             if indicator[row, label]:
@@ -85,21 +91,16 @@ def fill_labels_from_indicator(indicator, starts, labels):
                 position += 1
 
 
-@cpu_kernel(parallel=True)
-def fill_indicator_from_labels(indptr, indices, padded, width, indicator, status, n_chunks):
-    """Set ``indicator[i, c]`` for every used label c of row i (``indicator``
-    starts all False); ``status[i]`` as :func:`read_labels` reports it.
-    ``width`` is the most entries a row holds; rows are split into
-    ``n_chunks`` chunks, each with its own scratch."""
-    n_rows, n_classes = indicator.shape
-    n_chunks = min(n_rows, n_chunks)
-    all_labels = np.empty((n_chunks, width), np.int64)
-    for chunk in numba.prange(n_chunks):
-        labels = all_labels[chunk]
-        for row in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
-            n_labels, row_status = read_labels(
-                indptr, indices, padded, row, n_classes, labels
-            )
-            status[row] = row_status
-            for k in range(n_labels):
-                indicator[row, labels[k]] = True
+@cpu_kernel()
+def fill_indicator_from_labels(indptr, indices, padded, width, indicator, status, start, stop):
+    """Set ``indicator[i, c]`` for every used label c of rows ``start`` to
+    ``stop - 1`` (``indicator`` starts all False); ``status[i]`` as
+    :func:`read_labels` reports it. ``width`` is the most entries a row
+    holds."""
+    n_classes = indicator.shape[1]
+    labels = np.empty(width, np.int64)
+    for row in range(start, stop):
+        n_labels, row_status = read_labels(indptr, indices, padded, row, n_classes, labels)
+        status[row] = row_status
+        for k in range(n_labels):
+            indicator[row, labels[k]] = True

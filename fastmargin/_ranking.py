@@ -54,7 +54,7 @@ import math
 import numba
 import numpy as np
 
-from ._labels import read_labels
+from ._labels import ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT, read_labels
 from ._numba_options import VECTOR_REDUCTION_FASTMATH, cpu_kernel
 from ._sorting import lower_bound, sort_eight, sort_prefix
 
@@ -69,117 +69,142 @@ BUCKETS_PER_TARGET = 8
 _LARGEST_INDEX = np.iinfo(np.int64).max
 
 
-@cpu_kernel(parallel=True)
-def ranking_rows(
-    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, n_chunks
+@cpu_kernel()
+def ranking_few_targets(
+    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, rows
 ):
-    """Fill ``loss`` (and ``grad`` unless it is None) for every row.
+    """Compute the listed ``rows`` that have at most SMALL_TARGETS targets.
 
-    Row i's per-sample loss goes to ``loss[i]``, and what reading its
+    Row i's per-sample loss goes to ``loss[i]`` and what reading its
     targets found to ``status[i]`` (see ``_labels.read_labels``): a used
-    entry outside [0, C) leaves the row uncomputed.
-
-    Rows are split into ``n_chunks`` contiguous chunks, one per thread, each
-    with its own scratch, allocated here once (the caller passes
-    ``numba.get_num_threads()``: calling it in here would stop numba from
-    caching the kernel). Each row is computed on its own, so results do not
-    depend on the chunking.
+    entry outside [0, C) leaves the row uncomputed. A row with more targets
+    gets status ``ROW_HAS_MANY_TARGETS`` and one whose sum is not finite
+    ``ROW_NEEDS_EXACT``, both left for :func:`ranking_many_targets` and
+    :func:`ranking_exact` (the front end calls them only when some row
+    needs them, so that a call compiles only the paths it runs).
     """
-    n_rows, n_classes = scores.shape
-    n_chunks = min(n_rows, n_chunks)
-    slots = max(width, LINEAR_TARGETS) + 1
-    all_classes = np.empty((n_chunks, max(width, SMALL_TARGETS)), np.int64)
-    all_sorted_scores = np.empty((n_chunks, slots), np.float64)
-    all_thresholds = np.empty((n_chunks, slots), np.float64)
-    all_native_thresholds = np.empty((n_chunks, LINEAR_TARGETS), scores.dtype)
-    all_violations = np.empty((n_chunks, slots), np.int64)
-    all_buckets = np.empty((n_chunks, BUCKETS_PER_TARGET * width + 3), np.int64)
-    all_counts = np.empty((n_chunks, n_classes), np.int32)
-    for chunk in numba.prange(n_chunks):
-        scratch = (
-            all_classes[chunk],
-            all_sorted_scores[chunk],
-            all_thresholds[chunk],
-            all_native_thresholds[chunk],
-            all_violations[chunk],
-            all_buckets[chunk],
-            all_counts[chunk],
-        )
-        for row in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
-            status[row] = _ranking_row(
-                scores[row], indptr, indices, padded, row, margin, loss, grad,
-                grad_scale, scratch,
-            )
-
-
-@cpu_kernel(inline="always")
-def _ranking_row(x, indptr, indices, padded, row, margin, loss, grad, grad_scale, scratch):
-    """Compute one row; return its status (``_labels.read_labels``)."""
-    (
-        classes,
-        sorted_scores,
-        thresholds,
-        native_thresholds,
-        violations,
-        buckets,
-        counts,
-    ) = scratch
-    n_classes = x.shape[0]
-    n_targets, status = read_labels(indptr, indices, padded, row, n_classes, classes)
-    if status >= 0:
-        loss[row] = np.nan
-        return status
-
-    small = n_targets <= SMALL_TARGETS
-    if small:
+    n_classes = scores.shape[1]
+    classes = np.empty(max(width, SMALL_TARGETS), np.int64)
+    sorted_scores = np.empty(SMALL_TARGETS, np.float64)
+    thresholds = np.empty(SMALL_TARGETS, np.float64)
+    violations = np.empty(SMALL_TARGETS + 1, np.int64)
+    for row in rows:
+        x = scores[row]
+        n_targets, row_status = read_labels(indptr, indices, padded, row, n_classes, classes)
+        status[row] = row_status
+        if row_status >= 0:
+            loss[row] = np.nan
+            continue
+        if n_targets > SMALL_TARGETS:
+            status[row] = ROW_HAS_MANY_TARGETS
+            continue
         sort_eight(classes, n_targets, _LARGEST_INDEX)
-    else:
-        sort_prefix(classes, n_targets)
-    n_distinct = 0
-    for k in range(n_targets):
-        n_distinct += k == 0 or classes[k] != classes[k - 1]
-    if n_targets == 0 or n_distinct == n_classes:
-        # No (target, non-target) pair: zero loss, zero gradient.
-        loss[row] = 0.0
-        if grad is not None:
-            grad[row, :] = 0
-        return status
-
-    targets_finite = True
-    for k in range(n_targets):
-        value = np.float64(x[classes[k]])
-        sorted_scores[k] = value
-        targets_finite &= math.isfinite(value)
-    if small:
+        if _has_no_pairs(classes, n_targets, n_classes):
+            _write_zero_row(loss, grad, row)
+            continue
+        targets_finite = _gather_target_scores(x, classes, n_targets, sorted_scores)
         sort_eight(sorted_scores, n_targets, np.inf)
-    else:
-        sort_prefix(sorted_scores, n_targets)
-    # The margin as the scores' dtype has it: decisions are taken there.
-    native_margin = x.dtype.type(margin)
-    for k in range(SMALL_TARGETS if small else n_targets):
-        thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
-    # Sums are centred on a target score so that a large common offset
-    # cancels before it is summed (unless centring itself would overflow).
-    centre = 0.0
-    if targets_finite and math.isfinite(sorted_scores[n_targets - 1] - sorted_scores[0]):
-        centre = sorted_scores[n_targets // 2]
-    for k in range(n_targets):
-        sorted_scores[k] -= centre
-    offset = np.float64(native_margin) - centre
-    scale = grad_scale[row] if grad is not None else 0.0
-
-    row_sum = np.nan
-    if targets_finite and small:
-        row_sum = _small_row_sum(
-            x, classes, n_targets, sorted_scores, thresholds, offset, violations,
+        native_margin = x.dtype.type(margin)
+        for k in range(SMALL_TARGETS):
+            thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
+        offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
+        scale = grad_scale[row] if grad is not None else 0.0
+        row_sum = np.nan
+        if targets_finite:
+            row_sum = _small_row_sum(
+                x, classes, n_targets, sorted_scores, thresholds, offset, violations,
+                grad, row, scale,
+            )
+        if not math.isfinite(row_sum):
+            status[row] = ROW_NEEDS_EXACT
+            continue
+        _finish_row(
+            x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
             grad, row, scale,
         )
-    elif targets_finite:
-        row_sum = _counted_row_sum(
-            x, classes, n_targets, sorted_scores, thresholds, native_thresholds,
-            offset, violations, buckets, counts, grad, row, scale,
+
+
+@cpu_kernel()
+def ranking_many_targets(
+    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, rows
+):
+    """Compute the listed ``rows``, of any number of targets, by counting
+    (arguments as :func:`ranking_few_targets`); a row whose sum is not
+    finite gets status ``ROW_NEEDS_EXACT``."""
+    n_classes = scores.shape[1]
+    slots = max(width, LINEAR_TARGETS) + 1
+    classes = np.empty(max(width, SMALL_TARGETS), np.int64)
+    sorted_scores = np.empty(slots, np.float64)
+    thresholds = np.empty(slots, np.float64)
+    native_thresholds = np.empty(LINEAR_TARGETS, scores.dtype)
+    violations = np.empty(slots, np.int64)
+    buckets = np.empty(BUCKETS_PER_TARGET * width + 3, np.int64)
+    counts = np.empty(n_classes, np.int32)
+    for row in rows:
+        x = scores[row]
+        n_targets, row_status = _sorted_targets(
+            x, indptr, indices, padded, row, classes, sorted_scores
         )
-    if not math.isfinite(row_sum):
+        status[row] = row_status
+        if row_status >= 0:
+            loss[row] = np.nan
+            continue
+        if _has_no_pairs(classes, n_targets, n_classes):
+            _write_zero_row(loss, grad, row)
+            continue
+        targets_finite = _targets_finite(sorted_scores, n_targets)
+        native_margin = x.dtype.type(margin)
+        for k in range(n_targets):
+            thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
+        offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
+        scale = grad_scale[row] if grad is not None else 0.0
+        row_sum = np.nan
+        if targets_finite:
+            row_sum = _counted_row_sum(
+                x, classes, n_targets, sorted_scores, thresholds, native_thresholds,
+                offset, violations, buckets, counts, grad, row, scale,
+            )
+        if not math.isfinite(row_sum):
+            status[row] = ROW_NEEDS_EXACT
+            continue
+        _finish_row(
+            x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
+            grad, row, scale,
+        )
+
+
+@cpu_kernel()
+def ranking_exact(
+    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, rows
+):
+    """Compute the listed ``rows`` by walking the non-targets alone: any
+    scores, infinite or NaN included (arguments as
+    :func:`ranking_few_targets`). For the rare rows that the counting paths
+    hand over."""
+    n_classes = scores.shape[1]
+    slots = width + 1
+    classes = np.empty(max(width, SMALL_TARGETS), np.int64)
+    sorted_scores = np.empty(slots, np.float64)
+    thresholds = np.empty(slots, np.float64)
+    violations = np.empty(slots, np.int64)
+    for row in rows:
+        x = scores[row]
+        n_targets, row_status = _sorted_targets(
+            x, indptr, indices, padded, row, classes, sorted_scores
+        )
+        status[row] = row_status
+        if row_status >= 0:
+            loss[row] = np.nan
+            continue
+        if _has_no_pairs(classes, n_targets, n_classes):
+            _write_zero_row(loss, grad, row)
+            continue
+        targets_finite = _targets_finite(sorted_scores, n_targets)
+        native_margin = x.dtype.type(margin)
+        for k in range(n_targets):
+            thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
+        offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
+        scale = grad_scale[row] if grad is not None else 0.0
         row_sum = _exact_row_sum(
             x, classes, n_targets, sorted_scores, thresholds, offset, violations,
             grad, row, scale,
@@ -189,23 +214,97 @@ def _ranking_row(x, indptr, indices, padded, row, margin, loss, grad, grad_scale
         elif not math.isfinite(row_sum):
             # Scores near the float64 limit overflowed the sorted sums.
             row_sum = _pairwise_row_sum(x, classes, n_targets, native_margin)
+        _finish_row(
+            x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
+            grad, row, scale,
+        )
+
+
+@cpu_kernel(inline="always")
+def _sorted_targets(x, indptr, indices, padded, row, classes, sorted_scores):
+    """Read row ``row``'s targets into ``classes`` and sort them; their
+    scores, as float64, into ``sorted_scores``, sorted. Returns
+    ``_labels.read_labels``' ``(n_targets, status)``."""
+    n_targets, row_status = read_labels(indptr, indices, padded, row, x.shape[0], classes)
+    if row_status < 0:
+        sort_prefix(classes, n_targets)
+        _gather_target_scores(x, classes, n_targets, sorted_scores)
+        sort_prefix(sorted_scores, n_targets)
+    return n_targets, row_status
+
+
+@cpu_kernel(inline="always")
+def _gather_target_scores(x, classes, n_targets, target_scores):
+    """Copy the targets' scores, as float64, to ``target_scores``; return
+    whether all are finite."""
+    targets_finite = True
+    for k in range(n_targets):
+        value = np.float64(x[classes[k]])
+        target_scores[k] = value
+        targets_finite &= math.isfinite(value)
+    return targets_finite
+
+
+@cpu_kernel(inline="always")
+def _targets_finite(sorted_scores, n_targets):
+    targets_finite = True
+    for k in range(n_targets):
+        targets_finite &= math.isfinite(sorted_scores[k])
+    return targets_finite
+
+
+@cpu_kernel(inline="always")
+def _has_no_pairs(sorted_classes, n_targets, n_classes):
+    """Whether the row has no (target, non-target) pair: no target, or every
+    class a target."""
+    n_distinct = 0
+    for k in range(n_targets):
+        n_distinct += k == 0 or sorted_classes[k] != sorted_classes[k - 1]
+    return n_targets == 0 or n_distinct == n_classes
+
+
+@cpu_kernel(inline="always")
+def _write_zero_row(loss, grad, row):
+    loss[row] = 0.0
+    if grad is not None:
+        grad[row, :] = 0
+
+
+@cpu_kernel(inline="always")
+def _centre(sorted_scores, n_targets, targets_finite, native_margin):
+    """Centre the sorted target scores on their median, in place, so that a
+    large common offset cancels before it is summed (unless centring itself
+    would overflow); return the margin less the centre."""
+    centre = 0.0
+    if targets_finite and math.isfinite(sorted_scores[n_targets - 1] - sorted_scores[0]):
+        centre = sorted_scores[n_targets // 2]
+    for k in range(n_targets):
+        sorted_scores[k] -= centre
+    return np.float64(native_margin) - centre
+
+
+@cpu_kernel(inline="always")
+def _finish_row(
+    x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss, grad,
+    row, scale,
+):
+    """Store the row's loss and its targets' gradients (NaN throughout for a
+    NaN sum)."""
     # The sorted formulation subtracts large sums; where no pair is violated
     # (violations[0] counts the classes violating anything) that could leave
     # a rounding residue instead of exactly 0, and never may a sum of hinges
     # come out negative.
     if math.isfinite(row_sum) and (violations[0] == 0 or row_sum < 0.0):
         row_sum = 0.0
-
     if grad is not None:
         if row_sum != row_sum:
             grad[row, :] = np.nan
         else:
             _write_target_gradients(
-                x, classes, n_targets, thresholds, native_margin, violations,
-                grad, row, scale,
+                x, classes, n_targets, thresholds, native_margin, violations, grad,
+                row, scale,
             )
-    loss[row] = row_sum / n_classes
-    return status
+    loss[row] = row_sum / x.shape[0]
 
 
 @cpu_kernel(inline="always")

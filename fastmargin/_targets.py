@@ -12,17 +12,11 @@ import operator
 import warnings
 from typing import NamedTuple, Optional
 
-import numba
 import numpy as np
 import scipy.sparse
 
-from ._labels import (
-    ROW_OF_ZEROS_AND_ONES,
-    ROW_OK,
-    count_indicator_labels,
-    fill_indicator_from_labels,
-    fill_labels_from_indicator,
-)
+from . import _dispatch
+from ._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -191,11 +185,11 @@ def _indicator_rows(indicator):
     """Label lists (CSR-like) of a C-contiguous bool (N, C) indicator."""
     n_rows, n_classes = indicator.shape
     counts = np.empty(n_rows, np.int64)
-    count_indicator_labels(indicator, counts)
+    _dispatch.count_labels(indicator, counts)
     indptr = np.zeros(n_rows + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.empty(indptr[-1], np.int32 if n_classes <= 2**31 else np.int64)
-    fill_labels_from_indicator(indicator, indptr[:-1], indices)
+    _dispatch.labels_from_indicator(indicator, indptr[:-1], indices)
     width = int(counts.max()) if n_rows else 0
     return LabelRows(indptr, indices, False, width, None, None, False)
 
@@ -269,11 +263,7 @@ def indicator_from_targets(target, n_classes):
     rows = _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape)
     indicator = np.zeros((n_rows, n_classes), dtype=bool)
     status = np.empty(n_rows, np.int64)
-    if n_rows:
-        fill_indicator_from_labels(
-            rows.indptr, rows.indices, True, rows.width, indicator, status,
-            numba.get_num_threads(),
-        )
+    _dispatch.indicator_from_labels(rows, indicator, status)
     raise_for_bad_rows(status, rows, n_classes, one_dimensional)
     return indicator.reshape(-1) if one_dimensional else indicator
 
@@ -340,10 +330,10 @@ def targets_from_indicator(indicator):
     one_dimensional = indicator.ndim == 1
     dense = np.ascontiguousarray(indicator.reshape(1, -1) if one_dimensional else indicator)
     counts = np.empty(dense.shape[0], np.int64)
-    count_indicator_labels(dense, counts)
+    _dispatch.count_labels(dense, counts)
     width = int(counts.max()) if counts.size else 0
     target = np.full((dense.shape[0], width), -1, dtype=np.int64)
-    fill_labels_from_indicator(dense, np.arange(dense.shape[0]) * width, target.reshape(-1))
+    _dispatch.labels_from_indicator(dense, np.arange(dense.shape[0]) * width, target.reshape(-1))
     return target.reshape(-1) if one_dimensional else target
 
 
