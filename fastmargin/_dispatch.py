@@ -53,6 +53,8 @@ def ranking(scores, labels, margin, loss, status, grad, grad_scale):
         _threads.parallel_for(chunk, rows.size, n_chunks)
 
     run(ranking_few_targets, np.arange(n_rows))
+    if n_rows == 0 or status.min() > max(ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT):
+        return  # the common case: no row left for another pass
     for kernel, left in (
         (ranking_many_targets, ROW_HAS_MANY_TARGETS),
         (ranking_exact, ROW_NEEDS_EXACT),

@@ -55,7 +55,7 @@ import numba
 import numpy as np
 
 from ._labels import ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT, read_labels
-from ._numba_options import VECTOR_REDUCTION_FASTMATH, cpu_kernel
+from ._numba_options import VECTOR_REDUCTION_FASTMATH, borrowed, cpu_kernel
 from ._sorting import lower_bound, sort_eight, sort_prefix
 
 # Largest T for the eight-counter scan (its comparisons are written out).
@@ -83,11 +83,26 @@ def ranking_few_targets(
     :func:`ranking_exact` (the front end calls them only when some row
     needs them, so that a call compiles only the paths it runs).
     """
-    n_classes = scores.shape[1]
     classes = np.empty(max(width, SMALL_TARGETS), np.int64)
     sorted_scores = np.empty(SMALL_TARGETS, np.float64)
     thresholds = np.empty(SMALL_TARGETS, np.float64)
     violations = np.empty(SMALL_TARGETS + 1, np.int64)
+    _few_target_rows(
+        borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
+        borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
+        borrowed(rows), borrowed(classes), borrowed(sorted_scores), borrowed(thresholds),
+        borrowed(violations), (classes, sorted_scores, thresholds, violations),
+    )
+
+
+@cpu_kernel()
+def _few_target_rows(
+    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
+    classes, sorted_scores, thresholds, violations, scratch,
+):
+    """The row loop of :func:`ranking_few_targets`, on borrowed views
+    (``scratch``: the scratch arrays themselves, alive until this returns)."""
+    n_classes = scores.shape[1]
     for row in rows:
         x = scores[row]
         n_targets, row_status = read_labels(indptr, indices, padded, row, n_classes, classes)
@@ -131,7 +146,6 @@ def ranking_many_targets(
     """Compute the listed ``rows``, of any number of targets, by counting
     (arguments as :func:`ranking_few_targets`); a row whose sum is not
     finite gets status ``ROW_NEEDS_EXACT``."""
-    n_classes = scores.shape[1]
     slots = max(width, LINEAR_TARGETS) + 1
     classes = np.empty(max(width, SMALL_TARGETS), np.int64)
     sorted_scores = np.empty(slots, np.float64)
@@ -139,7 +153,25 @@ def ranking_many_targets(
     native_thresholds = np.empty(LINEAR_TARGETS, scores.dtype)
     violations = np.empty(slots, np.int64)
     buckets = np.empty(BUCKETS_PER_TARGET * width + 3, np.int64)
-    counts = np.empty(n_classes, np.int32)
+    counts = np.empty(scores.shape[1], np.int32)
+    _many_target_rows(
+        borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
+        borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
+        borrowed(rows), borrowed(classes), borrowed(sorted_scores), borrowed(thresholds),
+        borrowed(native_thresholds), borrowed(violations), borrowed(buckets),
+        borrowed(counts),
+        (classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts),
+    )
+
+
+@cpu_kernel()
+def _many_target_rows(
+    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
+    classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
+    scratch,
+):
+    """The row loop of :func:`ranking_many_targets`, as :func:`_few_target_rows`."""
+    n_classes = scores.shape[1]
     for row in rows:
         x = scores[row]
         n_targets, row_status = _sorted_targets(
@@ -181,12 +213,26 @@ def ranking_exact(
     scores, infinite or NaN included (arguments as
     :func:`ranking_few_targets`). For the rare rows that the counting paths
     hand over."""
-    n_classes = scores.shape[1]
     slots = width + 1
     classes = np.empty(max(width, SMALL_TARGETS), np.int64)
     sorted_scores = np.empty(slots, np.float64)
     thresholds = np.empty(slots, np.float64)
     violations = np.empty(slots, np.int64)
+    _exact_rows(
+        borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
+        borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
+        borrowed(rows), borrowed(classes), borrowed(sorted_scores), borrowed(thresholds),
+        borrowed(violations), (classes, sorted_scores, thresholds, violations),
+    )
+
+
+@cpu_kernel()
+def _exact_rows(
+    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
+    classes, sorted_scores, thresholds, violations, scratch,
+):
+    """The row loop of :func:`ranking_exact`, as :func:`_few_target_rows`."""
+    n_classes = scores.shape[1]
     for row in rows:
         x = scores[row]
         n_targets, row_status = _sorted_targets(

@@ -1,0 +1,380 @@
+"""fastmargin inside real programs: forks after calls, many Python threads at
+once, the user's numba threading layer, and fastmargin's own thread pool.
+
+Each fork scenario runs as a script in a fresh interpreter with a timeout, so
+that a child that dies (and a parent that then waits forever, as
+``multiprocessing.Pool.map`` does) fails the test instead of hanging the run.
+The parent always makes calls large enough to use several threads before it
+forks, and the children make such calls too.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fastmargin
+from fastmargin import _threads
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+# A fork scenario takes a few seconds (a warm numba cache); compiling cold
+# takes longer, but never this long.
+SCRIPT_TIMEOUT = 240
+
+# Defines work(seed): losses and gradients of a batch large enough to be
+# split over threads, as bytes, so parent and child results can be compared.
+COMMON = textwrap.dedent(
+    """
+    import hashlib
+    import numpy as np
+    import fastmargin as fm
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        scores = rng.standard_normal((512, 300)).astype(np.float32)
+        target = rng.integers(-1, 300, size=(512, 12))
+        digest = hashlib.sha256()
+        for result in (
+            fm.multilabel_margin_loss_and_grad(scores, target),
+            fm.multilabel_hinge_loss_and_grad(scores, target),
+        ):
+            for array in result:
+                digest.update(np.asarray(array).tobytes())
+        return digest.hexdigest()
+    """
+)
+
+
+def run_script(body, **env):
+    """Run COMMON + body in a fresh interpreter; return its stdout lines."""
+    environment = dict(os.environ, **env)
+    environment.pop("NUMBA_DISABLE_JIT", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", COMMON + textwrap.dedent(body)],
+        cwd=REPOSITORY,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Terminating" not in completed.stderr, completed.stderr
+    return completed.stdout.split()
+
+
+def assert_children_match_parent(lines):
+    parent, *children = lines
+    assert len(children) == 4
+    assert children == [parent] * 4
+
+
+def test_pool_map_after_calls_in_the_parent():
+    lines = run_script(
+        """
+        import multiprocessing as mp
+        if __name__ == "__main__":
+            assert mp.get_start_method() == "fork"
+            print(work(1))
+            with mp.Pool(2) as pool:
+                for digest in pool.map_async(work, [1] * 4).get(timeout=120):
+                    print(digest)
+        """
+    )
+    assert_children_match_parent(lines)
+
+
+def test_process_after_calls_in_the_parent():
+    lines = run_script(
+        """
+        import multiprocessing as mp
+
+        def child(queue):
+            queue.put(work(2))
+
+        if __name__ == "__main__":
+            print(work(2))
+            queue = mp.Queue()
+            processes = [mp.Process(target=child, args=(queue,)) for _ in range(4)]
+            for process in processes:
+                process.start()
+            digests = [queue.get(timeout=120) for _ in processes]
+            for process in processes:
+                process.join(timeout=120)
+                assert process.exitcode == 0, process.exitcode
+            print("\\n".join(digests))
+        """
+    )
+    assert_children_match_parent(lines)
+
+
+def test_process_pool_executor_after_calls_in_the_parent():
+    lines = run_script(
+        """
+        from concurrent.futures import ProcessPoolExecutor
+        if __name__ == "__main__":
+            print(work(3))
+            with ProcessPoolExecutor(2) as executor:
+                for digest in executor.map(work, [3] * 4, timeout=120):
+                    print(digest)
+        """
+    )
+    assert_children_match_parent(lines)
+
+
+def test_torch_dataloader_workers_call_fastmargin():
+    pytest.importorskip("torch")
+    lines = run_script(
+        """
+        import torch
+        from torch.utils.data import DataLoader, Dataset
+
+        class Losses(Dataset):
+            def __len__(self):
+                return 4
+
+            def __getitem__(self, index):
+                return work(4)
+
+        if __name__ == "__main__":
+            print(work(4))
+            loader = DataLoader(Losses(), batch_size=None, num_workers=2, timeout=120)
+            for digest in loader:
+                print(digest)
+        """
+    )
+    assert_children_match_parent(lines)
+
+
+def test_fork_while_another_thread_computes():
+    """A fork while a pool thread is busy: the child starts a new pool."""
+    lines = run_script(
+        """
+        import multiprocessing as mp
+        import threading
+        if __name__ == "__main__":
+            print(work(5))
+            stop = threading.Event()
+
+            def busy():
+                while not stop.is_set():
+                    work(6)
+
+            thread = threading.Thread(target=busy)
+            thread.start()
+            try:
+                with mp.Pool(2) as pool:
+                    for digest in pool.map_async(work, [5] * 4).get(timeout=120):
+                        print(digest)
+            finally:
+                stop.set()
+                thread.join()
+        """
+    )
+    assert_children_match_parent(lines)
+
+
+def results_of(seed, n_rows=300, n_classes=257):
+    """Every loss and gradient of one batch (ranking, hinge, adaptive)."""
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal((n_rows, n_classes))
+    target = rng.integers(-1, n_classes, size=(n_rows, 10 + seed % 5))
+    adaptive = fastmargin.AdaptiveMargins(n_classes, rate=0.5)
+    return [
+        *fastmargin.multilabel_margin_loss_and_grad(scores, target, reduction="none"),
+        fastmargin.multilabel_margin_loss(scores.astype(np.float32), target),
+        *fastmargin.multilabel_hinge_loss_and_grad(scores, target, squared=True),
+        *adaptive.loss_and_grad(scores, target),
+        adaptive.margins,
+        fastmargin.indicator_from_targets(target, n_classes),
+    ]
+
+
+def test_sixteen_python_threads_at_once_give_the_serial_results():
+    seeds = list(range(16))
+    serial = [results_of(seed) for seed in seeds]
+    barrier = threading.Barrier(16)
+
+    def together(seed):
+        barrier.wait()  # all sixteen call at the same moment
+        return [results_of(seed) for _ in range(3)]
+
+    with ThreadPoolExecutor(16) as executor:
+        concurrent = list(executor.map(together, seeds))
+    for expected, repeats in zip(serial, concurrent, strict=True):
+        for results in repeats:
+            for a, b in zip(expected, results, strict=True):
+                assert np.asarray(a).dtype == np.asarray(b).dtype
+                assert np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "omp"])
+def test_the_users_threading_layer_is_kept_and_safe(layer):
+    """fastmargin never picks numba's layer: the user's stays, their own
+    parallel code runs on it, and fastmargin is safe for threads (workqueue
+    aborts on concurrent parallel calls) and forks (GNU OpenMP kills a
+    child forked after a parallel region) whatever the layer."""
+    lines = run_script(
+        f"""
+        import multiprocessing as mp
+        from concurrent.futures import ThreadPoolExecutor
+        import numba
+
+        @numba.njit(parallel=True)
+        def users_own(values):
+            total = 0.0
+            for i in numba.prange(values.size):
+                total += values[i]
+            return total
+
+        if __name__ == "__main__":
+            with ThreadPoolExecutor(8) as executor:
+                digests = set(executor.map(work, [7] * 16))
+            assert len(digests) == 1
+            assert numba.config.THREADING_LAYER == "{layer}", numba.config.THREADING_LAYER
+            print(digests.pop())
+            with mp.Pool(2) as pool:
+                for digest in pool.map_async(work, [7] * 4).get(timeout=120):
+                    print(digest)
+            users_own(np.ones(1000))
+            print("layer", numba.threading_layer())
+        """,
+        NUMBA_THREADING_LAYER=layer,
+    )
+    assert lines[-2:] == ["layer", layer]
+    assert_children_match_parent(lines[:-2])
+
+
+def test_numba_set_num_threads_sets_fastmargins_threads():
+    lines = run_script(
+        """
+        import threading
+        import numba
+        numba.set_num_threads(1)
+        one = work(8)
+        print(sorted(t.name for t in threading.enumerate() if t.name.startswith("fastmargin")))
+        numba.set_num_threads(2)
+        two = work(8)
+        print(sorted(t.name for t in threading.enumerate() if t.name.startswith("fastmargin")))
+        print(one == two)
+        """,
+        NUMBA_NUM_THREADS="2",
+    )
+    assert lines == ["[]", "['fastmargin-0']", "True"]
+
+
+def test_small_calls_run_in_the_calling_thread():
+    lines = run_script(
+        """
+        import threading
+        import numpy as np
+        scores = np.random.default_rng(0).standard_normal((64, 100))
+        target = np.array([[1, 5, -1]] * 64)
+        fm.multilabel_margin_loss_and_grad(scores, target)
+        fm.multilabel_hinge_loss_and_grad(scores, target)
+        print(sum(t.name.startswith("fastmargin") for t in threading.enumerate()))
+        """,
+        NUMBA_NUM_THREADS="2",
+    )
+    assert lines == ["0"]
+
+
+@given(
+    n_items=st.integers(0, 200),
+    n_chunks=st.integers(1, 50),
+    n_threads=st.integers(1, numba.config.NUMBA_NUM_THREADS),
+)
+def test_parallel_for_covers_every_item_once(n_items, n_chunks, n_threads):
+    seen = np.zeros(n_items, np.int64)
+    lock = threading.Lock()
+
+    def body(start, stop):
+        assert 0 <= start < stop <= n_items
+        with lock:
+            seen[start:stop] += 1
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        _threads.parallel_for(body, n_items, n_chunks)
+    finally:
+        numba.set_num_threads(previous)
+    assert np.all(seen == 1)
+
+
+def test_parallel_for_raises_a_chunks_error_after_all_chunks_ran():
+    done = []
+
+    def body(start, stop):
+        done.append(start)
+        if start == 0:
+            raise ZeroDivisionError("chunk 0")
+
+    with pytest.raises(ZeroDivisionError, match="chunk 0"):
+        _threads.parallel_for(body, 8, 8)
+    assert sorted(done) == [0, 1, 2, 3, 4, 5, 6, 7]
+
+
+def test_chunk_count():
+    n_threads = numba.get_num_threads()
+    assert _threads.chunk_count(10, 100, 1000) == 1  # too little work
+    assert _threads.chunk_count(3, 10**9, 1) == min(3, _threads.CHUNKS_PER_THREAD * n_threads)
+    assert _threads.chunk_count(10**6, 10**9, 1) == _threads.CHUNKS_PER_THREAD * n_threads
+    assert _threads.chunk_count(0, 0, 1) == 1
+
+
+# Compiles the ranking kernels without the cache (numba shows no LLVM IR of
+# cached code) and prints, for each kernel, whether every scratch array it
+# allocates is freed only after its row loop returns.
+SCRATCH_LIFETIME = textwrap.dedent(
+    """
+    import re
+    import numpy as np
+    import fastmargin as fm
+    from fastmargin import _ranking
+
+    scores = np.random.default_rng(0).standard_normal((4, 20))
+    scores[3, 0] = np.inf
+    rows = [[1, 2], [0, 5], list(range(10)), [0, 1]]  # the last one infinite
+    target = np.array([row + [-1] * (11 - len(row)) for row in rows])
+    fm.multilabel_margin_loss_and_grad(scores, target)
+    for kernel in (_ranking.ranking_few_targets, _ranking.ranking_many_targets,
+                   _ranking.ranking_exact):
+        ir = kernel.inspect_llvm(kernel.signatures[0])
+        name = kernel.py_func.__name__
+        body = ir[ir.index("define", ir.index(f"8_ranking{len(name)}{name}") - 300):]
+        body = body[:body.index("\\n}\\n")]
+        scratch = re.findall(r"(%[\\w.]+) = tail call ptr @NRT_MemInfo_alloc", body)
+        loop_call = re.search(r"call i32 @\\w+_ranking\\d+_\\w+_rows", body).start()
+        freed = [body.index(f"@NRT_decref(ptr nonnull {value})") for value in scratch]
+        print(name, len(scratch) > 0 and all(position > loop_call for position in freed))
+    """
+)
+
+
+def test_scratch_outlives_the_borrowed_row_loop(tmp_path):
+    """The row loops see borrowed views (no reference counting) of the
+    kernels' scratch, so the kernels must free it only after the loop: numba
+    frees an array after its last use, and a use-after-free corrupts the
+    heap (seen as a crash with 16 threads before the fix)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", SCRATCH_LIFETIME],
+        cwd=REPOSITORY,
+        env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == [
+        "ranking_few_targets", "True", "ranking_many_targets", "True",
+        "ranking_exact", "True",
+    ]
