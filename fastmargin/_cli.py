@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _threads
+
 LOSSES = ("ranking", "hinge")
 DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
@@ -166,12 +168,37 @@ def _cpu_name():
     return platform.processor() or platform.machine()
 
 
-def _run_a_kernel():
-    """One tiny parallel fastmargin call: numba picks its threading layer
-    on the first parallel run."""
-    from . import multilabel_hinge_loss_and_grad
+# numba threading layers that are unsafe for numba's own parallel code, and
+# why (fastmargin runs on its own threads and is safe under any of them).
+_UNSAFE_LAYERS = {
+    "omp": "GNU OpenMP: a process forked after a parallel call dies",
+    "workqueue": "aborts when two Python threads run parallel code at once",
+}
 
-    multilabel_hinge_loss_and_grad(np.zeros((2, 3), np.float32), np.array([[0], [2]]))
+
+def _numba_layer():
+    """``(layer, started)``: numba's threading layer for parallel numba code
+    in this process, started or (without starting it) the one numba would
+    pick: the configured one, else the first of tbb, omp and workqueue that
+    loads. fastmargin itself never runs on it."""
+    import importlib
+
+    import numba
+
+    try:
+        return numba.threading_layer(), True
+    except ValueError:  # no parallel numba code has run in this process
+        pass
+    configured = numba.config.THREADING_LAYER
+    if configured in ("tbb", "omp", "workqueue"):
+        return configured, False
+    for layer in ("tbb", "omp", "workqueue"):
+        try:
+            importlib.import_module(f"numba.np.ufunc.{layer}pool")
+        except ImportError:
+            continue
+        return layer, False
+    return None, False
 
 
 def machine_info(bandwidth=None):
@@ -180,11 +207,7 @@ def machine_info(bandwidth=None):
 
     from . import __version__
 
-    _run_a_kernel()
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel region ran (JIT disabled)
-        layer = None
+    layer, layer_started = _numba_layer()
     gpu_usable, gpu = _gpu()
     cache_path, cache_how = _numba_cache()
     info = {
@@ -200,9 +223,12 @@ def machine_info(bandwidth=None):
         "cpu": _cpu_name(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
-        "numba_threads": numba.get_num_threads(),
+        "numba_threads": _threads.thread_count(),
         "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
+        "threading": "fastmargin's own threads (fork-safe, thread-safe)",
         "threading_layer": layer,
+        "threading_layer_started": layer_started,
+        "threading_layer_warning": _UNSAFE_LAYERS.get(layer),
         "gpu_usable": gpu_usable,
         "gpu": gpu,
         "numba_cache_dir": cache_path,
@@ -220,10 +246,17 @@ def _info_lines(info):
         return info[name] or "not installed"
 
     threads = (
-        f"{info['numba_threads']} numba threads (threading layer "
-        f"{info['threading_layer'] or 'none'}; at most {info['numba_max_threads']}, "
-        f"NUMBA_NUM_THREADS), {info['cpu_count']} CPUs"
+        f"{info['numba_threads']} threads, {info['threading']}; at most "
+        f"{info['numba_max_threads']} (numba.set_num_threads, NUMBA_NUM_THREADS), "
+        f"{info['cpu_count']} CPUs"
     )
+    layer = info["threading_layer"] or "none"
+    layer += "" if info["threading_layer_started"] else " (not started)"
+    if info["threading_layer_warning"]:
+        layer += (
+            f"; warning: unsafe for your own parallel numba code: "
+            f"{info['threading_layer_warning']} (pip install tbb for the safe TBB layer)"
+        )
     rows = [
         ("fastmargin", info["fastmargin"]),
         ("numba", info["numba"]),
@@ -235,6 +268,7 @@ def _info_lines(info):
         ("python", f"{info['python']} on {info['platform']}"),
         ("cpu", f"{info['cpu']} ({info['machine']})"),
         ("threads", threads),
+        ("numba layer", layer + "; fastmargin does not use it"),
         ("gpu", info["gpu"] if info["gpu_usable"] else f"none: {info['gpu']}"),
         ("numba cache", f"{info['numba_cache_dir'] or '-'} ({info['numba_cache']})"),
     ]
@@ -246,7 +280,7 @@ def _short_info(info):
     gpu = info["gpu"] if info["gpu_usable"] else f"none ({info['gpu']})"
     return (
         f"fastmargin {info['fastmargin']}, numba {info['numba']}, numpy {info['numpy']}; "
-        f"{info['numba_threads']} threads ({info['threading_layer']} layer); GPU: {gpu}"
+        f"{info['numba_threads']} threads (fastmargin's own); GPU: {gpu}"
     )
 
 

@@ -19,11 +19,12 @@ with ``nogil=True``, and the work is split in Python instead:
   threads do not exist there);
 - any number of Python threads may call at once: each call waits only for
   its own chunks, and pool threads never wait for anything;
-- numba's threading layer is never launched or chosen by fastmargin, so a
-  layer that the user picked for their own code stays as it is.
+- numba's threading layer is never started or chosen by fastmargin, so a
+  layer that the user picked for their own code stays as it is (and one
+  that cannot load does not stop fastmargin).
 
-The number of threads is ``numba.get_num_threads()`` of the calling thread,
-so ``numba.set_num_threads`` and ``NUMBA_NUM_THREADS`` apply as to any numba
+The number of threads is numba's for the calling thread, so
+``numba.set_num_threads`` and ``NUMBA_NUM_THREADS`` apply as to any numba
 code. Results never depend on it: every kernel computes each row (or block
 of rows) on its own, whatever the chunking.
 """
@@ -40,7 +41,15 @@ CHUNKS_PER_THREAD = 4
 
 
 def thread_count():
-    """Threads a call may use, the calling thread included."""
+    """Threads a call may use, the calling thread included:
+    ``numba.get_num_threads()`` once numba's threads are running (a
+    ``numba.set_num_threads`` starts them), else ``NUMBA_NUM_THREADS``.
+    Asking numba earlier would start its threading layer, or fail where the
+    layer that the user chose cannot load."""
+    try:
+        numba.threading_layer()
+    except ValueError:  # numba's threads not started: its count is the default
+        return numba.config.NUMBA_NUM_THREADS
     return numba.get_num_threads()
 
 

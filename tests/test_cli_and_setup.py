@@ -39,13 +39,13 @@ def compiled_environment():
     return environment
 
 
-def run_cli(*arguments):
+def run_cli(*arguments, env=None):
     return subprocess.run(
         [sys.executable, "-m", "fastmargin", *arguments],
         capture_output=True,
         text=True,
         timeout=300,
-        env=compiled_environment(),
+        env=dict(compiled_environment(), **(env or {})),
     )
 
 
@@ -86,8 +86,12 @@ def test_info_names_versions_threads_gpu_and_cache():
     assert re.search(rf"^numpy +{re.escape(np.__version__)}$", out, re.M)
     assert re.search(rf"^scipy +{re.escape(scipy.__version__)}$", out, re.M)
     assert re.search(
-        rf"^threads +{numba.get_num_threads()} numba threads \(threading layer \w+", out, re.M
+        rf"^threads +{numba.get_num_threads()} threads, fastmargin's own threads "
+        r"\(fork-safe, thread-safe\)",
+        out,
+        re.M,
     )
+    assert re.search(r"^numba layer +(tbb|omp|workqueue).*; fastmargin does not use it$", out, re.M)
     assert re.search(r"^gpu +\S", out, re.M)
     assert re.search(r"^numba cache +\S", out, re.M)
     try:
@@ -104,7 +108,20 @@ def test_info_json_is_one_object():
     assert info["numba"] == numba.__version__
     assert info["numba_threads"] == numba.get_num_threads() >= 1
     assert info["threading_layer"] in ("omp", "tbb", "workqueue")
+    # Nothing in `fastmargin info` runs parallel numba code.
+    assert info["threading_layer_started"] is False
     assert isinstance(info["gpu_usable"], bool) and info["gpu"]
+
+
+@pytest.mark.parametrize("layer", ["omp", "workqueue", "tbb"])
+def test_info_warns_about_an_unsafe_numba_layer(layer):
+    completed = run_cli("info", env={"NUMBA_THREADING_LAYER": layer})
+    assert completed.returncode == 0, completed.stderr
+    line = next(
+        line for line in completed.stdout.splitlines() if line.startswith("numba layer")
+    )
+    assert f" {layer} (not started)" in line
+    assert ("warning: unsafe" in line) == (layer != "tbb")
 
 
 def test_bench_json_has_a_record_per_case_with_every_number():
