@@ -22,7 +22,9 @@ The memory floor is the bytes that must move (scores read, gradient written,
 target entries read) over the copy bandwidth that ``np.copyto`` reaches,
 counting read and written bytes.
 
-Run: ``python benchmarks/hinge_table.py [--rounds 7]``; prints Markdown.
+Run: ``python benchmarks/hinge_table.py [--rounds 7] [--load K]``; prints
+Markdown. ``--load K`` runs K CPU-bound processes beside the timings
+(``benchmarks/load_table.py`` puts idle and loaded side by side).
 """
 
 import argparse
@@ -32,6 +34,8 @@ import scipy.sparse
 
 from fastmargin import AdaptiveMargins, indicator_from_targets, multilabel_hinge_loss_and_grad
 from fastmargin._bench import (
+    busy_processes,
+    load_note,
     ROUND_CALLS,
     copy_bandwidth,
     machine_line,
@@ -73,9 +77,15 @@ def measure(n_rows, n_classes, n_targets, rounds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--load", type=int, default=0, metavar="K",
+        help="run K busy processes beside the timings (default 0)",
+    )
     args = parser.parse_args()
-    bandwidth = copy_bandwidth()
+    bandwidth = copy_bandwidth()  # measured idle: the floor is the machine's
     print(machine_line(bandwidth))
+    print(load_note(args.load))
+    print()
     print(
         "| N x C | labels | fastmargin (ms) | x floor | with out= (ms) | x floor "
         "| NumPy (ms) | PyTorch (ms) | speed-up vs NumPy / PyTorch "
@@ -83,7 +93,8 @@ def main():
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n_rows, n_classes, n_targets in CASES:
-        t, floor_bytes = measure(n_rows, n_classes, n_targets, args.rounds)
+        with busy_processes(args.load):
+            t, floor_bytes = measure(n_rows, n_classes, n_targets, args.rounds)
         floor = floor_bytes / bandwidth
         fast = t["fastmargin"]
         torch_time = t.get("PyTorch", float("nan"))

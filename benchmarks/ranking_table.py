@@ -19,7 +19,9 @@ The memory floor is the bytes that must move (scores read, gradient written,
 used target entries read) over the copy bandwidth that ``np.copyto``
 reaches, counting read and written bytes.
 
-Run: ``python benchmarks/ranking_table.py [--rounds 7]``; prints Markdown.
+Run: ``python benchmarks/ranking_table.py [--rounds 7] [--load K]``; prints
+Markdown. ``--load K`` runs K CPU-bound processes beside the timings
+(``benchmarks/load_table.py`` puts idle and loaded side by side).
 """
 
 import argparse
@@ -28,6 +30,8 @@ import time
 import numpy as np
 
 from fastmargin._bench import (
+    busy_processes,
+    load_note,
     copy_bandwidth,
     machine_line,
     fastmargin_ranking_call,
@@ -76,18 +80,25 @@ def measure(n_rows, n_classes, n_targets, rounds, bandwidth):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--load", type=int, default=0, metavar="K",
+        help="run K busy processes beside the timings (default 0)",
+    )
     args = parser.parse_args()
-    bandwidth = copy_bandwidth()
+    bandwidth = copy_bandwidth()  # measured idle: the floor is the machine's
     print(machine_line(bandwidth))
+    print(load_note(args.load))
+    print()
     print(
         "| N x C | targets | fastmargin (ms) | PyTorch (ms) | speed-up (goal) "
         "| floor (ms) | x floor (goal) | with out= (ms) | speed-up | x floor |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n_rows, n_classes, n_targets, speedup_goal, floor_goal in CASES:
-        fast, fast_out, torch_time, floor = measure(
-            n_rows, n_classes, n_targets, args.rounds, bandwidth
-        )
+        with busy_processes(args.load):
+            fast, fast_out, torch_time, floor = measure(
+                n_rows, n_classes, n_targets, args.rounds, bandwidth
+            )
         floor_goal_text = f" (<= {floor_goal})" if floor_goal else ""
         print(
             f"| {n_rows} x {n_classes} | {n_targets} | {fast * 1e3:.3f} "

@@ -4,8 +4,11 @@ Data generation, warm timing, the memory floor, and PyTorch's reference
 call live here once, so every report measures the same thing the same way.
 """
 
+import contextlib
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numba
@@ -14,6 +17,7 @@ import scipy.sparse
 
 from ._frontend import multilabel_hinge_loss_and_grad, multilabel_margin_loss_and_grad
 from ._targets import indicator_from_targets
+from ._threads import thread_count
 
 
 def make_batch(n_rows, n_classes, n_targets, *, dtype=np.float32, layout="torch", seed=0):
@@ -80,14 +84,29 @@ def copy_bandwidth(n_bytes=256 * 2**20, repeat=5):
     return 2 * source.nbytes / best
 
 
-def machine_line(bandwidth):
-    """One line saying where a benchmark ran: CPU, threads, copy bandwidth."""
-    return (
-        f"Machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, numba {numba.__version__} with "
-        f"{numba.get_num_threads()} threads; np.copyto bandwidth "
-        f"{bandwidth / 1e9:.1f} GB/s (read + write)\n"
+def cpu_name():
+    """The CPU's model name where the system says it (Linux), else the
+    architecture."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line(bandwidth=None):
+    """One line saying where a benchmark ran: CPU, threads, copy bandwidth
+    (when measured)."""
+    line = (
+        f"Machine: {cpu_name()}, {os.cpu_count()} CPUs, numba {numba.__version__}, "
+        f"fastmargin with {thread_count()} threads"
     )
+    if bandwidth is not None:
+        line += f"; np.copyto bandwidth {bandwidth / 1e9:.1f} GB/s (read + write)"
+    return line + "\n"
 
 
 def ranking_floor_bytes(scores, targets):
@@ -260,3 +279,40 @@ def alternating_times(calls, repeat, warmup):
                 call()
                 times[name].append(time.perf_counter() - start)
     return times
+
+
+# What a busy neighbour runs: a CPU-bound Python loop (a data loader's
+# decoding, a second job), never sleeping.
+_BUSY_LOOP = "while True:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy_processes(count):
+    """Run ``count`` CPU-bound processes beside the ``with`` block (none for
+    0), so that timings show how calls fare under load; they are killed on
+    exit.
+
+    Examples
+    --------
+    >>> with busy_processes(1) as processes:
+    ...     len(processes), processes[0].poll() is None
+    (1, True)
+    """
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdin=subprocess.DEVNULL)
+        for _ in range(count)
+    ]
+    try:
+        time.sleep(0.2 if count else 0.0)  # let them start spinning
+        yield processes
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def load_note(count):
+    """The line a report prints about its load."""
+    if not count:
+        return "Load: none (idle machine)."
+    return f"Load: {count} busy process(es) (a CPU-bound Python loop each) ran beside the timings."

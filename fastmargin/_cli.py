@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _threads
+from ._bench import cpu_name
 
 LOSSES = ("ranking", "hinge")
 DTYPES = ("float32", "float64")
@@ -155,19 +156,6 @@ def _numba_cache():
     return path, f"{how}; {cached} kernel index files"
 
 
-def _cpu_name():
-    """The CPU's model name where the system says it (Linux), else the
-    architecture."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 # numba threading layers that are unsafe for numba's own parallel code, and
 # why (fastmargin runs on its own threads and is safe under any of them).
 _UNSAFE_LAYERS = {
@@ -220,7 +208,7 @@ def machine_info(bandwidth=None):
         "torch": _version("torch"),
         "python": f"{platform.python_version()} ({platform.python_implementation()})",
         "platform": platform.platform(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "numba_threads": _threads.thread_count(),

@@ -65,12 +65,21 @@ def is_gpu_array(value):
         return False
 
 
+def _plainly_on_host(value):
+    return value is None or isinstance(value, (np.ndarray, float, int))
+
+
 def runs_on_gpu(device, input, others):
     """Decide where a call runs; raise for a device that cannot serve it.
 
     ``others`` maps argument names to the call's other array arguments.
     """
     check_device(device)
+    if device in ("cpu", "auto") and isinstance(input, np.ndarray):
+        # The common host call: nothing to look for unless an argument is
+        # neither a NumPy array nor a number (a sparse target, a tensor).
+        if all(_plainly_on_host(value) for value in others.values()):
+            return False
     on_gpu = [name for name, value in others.items() if is_gpu_array(value)]
     input_on_gpu = is_gpu_array(input)
     if device == "cpu":
@@ -499,7 +508,7 @@ def _raise_for_bad_target(batch):
         target, n_rows, n_classes, batch.one_dimensional, keep_indicator=False
     )
     status = batch.status.copy_to_host(stream=library.stream)
-    raise_for_bad_rows(status, rows, n_classes, batch.one_dimensional)
+    raise_for_bad_rows(status.max(), status, rows, n_classes, batch.one_dimensional)
 
 
 def _reduce(row_losses, reduction, dtype, one_dimensional, library):

@@ -31,6 +31,12 @@ _SPARSE_PARTS = ("data", "indices", "indptr", "row", "col", "coords", "offsets")
 # buffer: 32 MiB of each at most.
 _LABEL_SUM_BLOCKS = 64
 _LABEL_SUM_BYTES = 32 << 20
+# By itemsize of the computed dtype: the smallest magnitude that rounds to
+# infinity (the largest finite value plus half an ulp of it).
+_OVERFLOW_THRESHOLD = {
+    4: float(np.finfo(np.float32).max) * (1 + 2.0**-25),
+    8: math.inf,
+}
 
 
 def _as_scores(input):
@@ -89,9 +95,10 @@ def _check_margin(margin, dtype):
     value = _check_real(margin, "margin")
     if not math.isfinite(value):
         raise ValueError(f"margin must be finite, got {margin!r}")
-    with np.errstate(over="ignore"):
-        native_margin = dtype.type(value)
-    if not np.isfinite(native_margin):
+    # What rounds to infinity in the scores' dtype (float32 or float64),
+    # compared without converting (np.errstate costs more than the kernel
+    # of a small call).
+    if abs(value) >= _OVERFLOW_THRESHOLD[dtype.itemsize]:
         raise ValueError(f"margin must be finite in the scores' dtype {dtype}, got {margin!r}")
     return value
 
@@ -243,9 +250,10 @@ def _prepare(input, target, reduction, grad_output, with_grad, out, *, keep_indi
 def _finish(batch, reduction):
     """Raise for bad targets, warn about a likely indicator, reduce."""
     scores, one_dimensional, rows, row_losses, status = batch[:5]
-    raise_for_bad_rows(status, rows, scores.shape[1], one_dimensional)
     if status.size:
-        warn_if_indicator_like(rows, status.max(), stacklevel=4)
+        largest_status = status.max()
+        raise_for_bad_rows(largest_status, status, rows, scores.shape[1], one_dimensional)
+        warn_if_indicator_like(rows, largest_status, stacklevel=4)
     loss = _reduce(row_losses, reduction, scores.dtype, one_dimensional)
     return loss, batch.grad_result
 

@@ -264,7 +264,8 @@ def indicator_from_targets(target, n_classes):
     indicator = np.zeros((n_rows, n_classes), dtype=bool)
     status = np.empty(n_rows, np.int64)
     _dispatch.indicator_from_labels(rows, indicator, status)
-    raise_for_bad_rows(status, rows, n_classes, one_dimensional)
+    if n_rows:
+        raise_for_bad_rows(status.max(), status, rows, n_classes, one_dimensional)
     return indicator.reshape(-1) if one_dimensional else indicator
 
 
@@ -364,8 +365,9 @@ def warn_if_indicator_like(rows, largest_status, stacklevel):
         )
 
 
-def raise_for_bad_rows(status, rows, n_classes, one_dimensional):
-    """Raise for the first row whose ``status`` names a bad entry."""
-    if status.size and status.max() > ROW_OK:
+def raise_for_bad_rows(largest_status, status, rows, n_classes, one_dimensional):
+    """Raise for the first row whose ``status`` names a bad entry
+    (``largest_status``: ``status.max()``)."""
+    if largest_status > ROW_OK:
         row = int(np.argmax(status > ROW_OK))
         _raise_bad_entry(rows, row, int(status[row]), n_classes, one_dimensional)
