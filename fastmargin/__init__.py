@@ -15,6 +15,8 @@ AdaptiveMargins
     Per-label hinge margins updated from each batch's loss.
 indicator_from_targets, targets_from_indicator
     Converters between -1 padded class indices and 0/1 indicator matrices.
+precompile
+    Compile the kernels ahead of their first call, in parallel processes.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +30,7 @@ from ._frontend import (
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
 )
+from ._precompile import precompile
 from ._targets import indicator_from_targets, targets_from_indicator
 
 try:
@@ -44,5 +47,6 @@ __all__ = [
     "multilabel_margin_loss",
     "multilabel_margin_loss_and_grad",
     "multilabel_margin_loss_grad",
+    "precompile",
     "targets_from_indicator",
 ]

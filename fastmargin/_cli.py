@@ -33,6 +33,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+from numba.core import event as numba_event
 
 from . import _threads
 from ._bench import cpu_name
@@ -82,6 +83,21 @@ def _positive_int(text):
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text):
+    """The value of an option that must be an integer >= 0.
+
+    >>> _non_negative_int("0")
+    0
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
     return value
 
 
@@ -270,6 +286,52 @@ def _short_info(info):
         f"fastmargin {info['fastmargin']}, numba {info['numba']}, numpy {info['numpy']}; "
         f"{info['numba_threads']} threads (fastmargin's own); GPU: {gpu}"
     )
+
+
+def _command_precompile(args):
+    from . import _precompile
+
+    if args.all:
+        args.loss, args.dtype, args.target = (
+            _precompile.LOSSES, _precompile.DTYPES, _precompile.TARGETS
+        )
+    print(
+        f"compiling {', '.join(args.loss)} for {', '.join(args.dtype)} scores and "
+        f"{', '.join(args.target)} targets, {len(args.loss)} worker process(es) ...",
+        flush=True,
+    )
+    with _progress(len(args.loss), True) as progress:
+        progress.show("compiling")
+
+        def report(done, total, loss, seconds):
+            progress.advance()
+            print(f"[{done}/{total}] {loss}: {seconds:.1f} s", flush=True)
+
+        _precompile.precompile(args.loss, args.dtype, args.target, progress=report)
+    return 0
+
+
+class _CompileNotice(numba_event.Listener):
+    """Says once, on stderr, that numba is compiling (a first run's calls
+    can take seconds each); numba's event API calls it when a compilation
+    starts and ends."""
+
+    said = False
+
+    def on_start(self, event):
+        if not self.said:
+            self.said = True
+            print("compiling kernels (first run only) ...", file=sys.stderr, flush=True)
+
+    def on_end(self, event):
+        pass
+
+
+def _announce_compiling():
+    """Register a :class:`_CompileNotice` for the rest of the process."""
+    notice = _CompileNotice()
+    numba_event.register("numba:compile", notice)
+    return notice
 
 
 def _command_info(args):
@@ -689,14 +751,15 @@ def _validate(args, parser):
 
 def _run_bench(args):
     """Every record of the benchmark asked for by ``args`` (validated)."""
-    from ._bench import copy_bandwidth, make_batch, target_in_form
+    from ._bench import busy_processes, copy_bandwidth, make_batch, target_in_form
 
-    bandwidth = copy_bandwidth()
+    bandwidth = copy_bandwidth()  # idle: the floor is the machine's
     machine = machine_info(bandwidth)
+    machine["busy_processes"] = args.load
     cases = _cases(args)
     records = []
     data_key, data = None, None
-    with _progress(len(cases), args.progress) as progress:
+    with _progress(len(cases), args.progress) as progress, busy_processes(args.load):
         for batch, loss in cases:
             if batch != data_key:
                 data_key, data = None, None  # free the previous batch first
@@ -715,13 +778,16 @@ def _run_bench(args):
 
 
 def _command_bench(args):
-    from ._bench import machine_line
+    from ._bench import load_note, machine_line
 
+    _announce_compiling()
     records, bandwidth = _run_bench(args)
     if args.json:
         print(json.dumps(records, indent=2))
     else:
         print(machine_line(bandwidth), end="")
+        if args.load:
+            print(load_note(args.load))
         _print_table(records, args.plain)
         _print_notes(records, args)
     if args.plot is not None:
@@ -785,7 +851,7 @@ def build_parser(prog="fastmargin"):
         ),
     )
     parser.add_argument("--version", action="version", version=f"fastmargin {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{info,bench}")
+    commands = parser.add_subparsers(dest="command", metavar="{info,bench,precompile}")
 
     info = commands.add_parser(
         "info",
@@ -798,6 +864,32 @@ def build_parser(prog="fastmargin"):
     )
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(handler=_command_info, parser=info)
+
+    precompile = commands.add_parser(
+        "precompile",
+        help="compile the kernels ahead of their first call",
+        description=(
+            "Compile fastmargin's kernels into numba's on-disk cache, one worker "
+            "process per loss, so that later processes load them instead of "
+            "compiling on their first calls. Run once after installing or "
+            "upgrading fastmargin."
+        ),
+    )
+    precompile.add_argument(
+        "--loss", choices=LOSSES, nargs="+", default=list(LOSSES), help="(default: both)"
+    )
+    precompile.add_argument(
+        "--dtype", choices=DTYPES, nargs="+", default=["float32"],
+        help="score dtypes (default float32)",
+    )
+    precompile.add_argument(
+        "--target", choices=("int64", "int32", "bool", "csr"), nargs="+",
+        default=["int64"], help="target forms (default int64 indices)",
+    )
+    precompile.add_argument(
+        "--all", action="store_true", help="every loss, dtype and target form"
+    )
+    precompile.set_defaults(handler=_command_precompile, parser=precompile)
 
     bench = commands.add_parser(
         "bench",
@@ -867,6 +959,13 @@ def build_parser(prog="fastmargin"):
         type=_positive_int,
         default=DEFAULT_WARMUP,
         help=f"untimed calls per contender first (default {DEFAULT_WARMUP})",
+    )
+    bench.add_argument(
+        "--load",
+        type=_non_negative_int,
+        default=0,
+        metavar="K",
+        help="run K busy processes (a CPU-bound Python loop each) beside the timings (default 0)",
     )
     bench.add_argument(
         "--no-compare",

@@ -31,7 +31,11 @@ class LabelRows(NamedTuple):
     """
 
     indptr: np.ndarray  # int64, (N + 1,)
-    indices: np.ndarray  # int32 or int64, 1-D
+    # int64, or int32 for a padded int32 target (read in place: converting
+    # an (N, C) index matrix would cost a pass over it); indicator and sparse
+    # labels, a few per row, are converted to int64 so that the kernels need
+    # not be compiled for both (a cost nobody can measure).
+    indices: np.ndarray  # 1-D
     padded: bool
     width: int  # most entries in a row
     indicator: Optional[np.ndarray]
@@ -163,7 +167,8 @@ def _sparse_rows(target, n_rows, n_classes):
     labels = _canonical_csr(target)
     indptr = labels.indptr.astype(np.int64)
     width = int(np.diff(indptr).max()) if n_rows else 0
-    return LabelRows(indptr, labels.indices, False, width, None, None, False)
+    indices = labels.indices.astype(np.int64)
+    return LabelRows(indptr, indices, False, width, None, None, False)
 
 
 def _canonical_csr(target):
@@ -183,12 +188,12 @@ def _canonical_csr(target):
 
 def _indicator_rows(indicator):
     """Label lists (CSR-like) of a C-contiguous bool (N, C) indicator."""
-    n_rows, n_classes = indicator.shape
+    n_rows = indicator.shape[0]
     counts = np.empty(n_rows, np.int64)
     _dispatch.count_labels(indicator, counts)
     indptr = np.zeros(n_rows + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
-    indices = np.empty(indptr[-1], np.int32 if n_classes <= 2**31 else np.int64)
+    indices = np.empty(indptr[-1], np.int64)
     _dispatch.labels_from_indicator(indicator, indptr[:-1], indices)
     width = int(counts.max()) if n_rows else 0
     return LabelRows(indptr, indices, False, width, None, None, False)

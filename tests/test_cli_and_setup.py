@@ -469,3 +469,75 @@ def test_readme_python_examples_run():
     assert namespace["grad"].shape == namespace["scores"].shape
     # The adaptive margins moved from their initial 1.0 after one batch.
     assert not np.all(namespace["adaptive"].margins == 1.0)
+
+
+def run_in_fresh_cache(cache_dir, *command):
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    environment.pop("NUMBA_DISABLE_JIT", None)
+    return subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, timeout=600,
+        env=environment,
+    )
+
+
+# Prints the fastmargin kernels that the first hinge calls compile.
+COMPILED_BY_FIRST_CALLS = """
+import numpy as np
+from numba.core import event
+import fastmargin
+scores = np.ones((4, 12), np.float32)
+target = np.array([[1, 2, -1]] * 4)
+with event.install_recorder("numba:compile") as recorder:
+    fastmargin.multilabel_hinge_loss_and_grad(scores, target)
+    fastmargin.multilabel_hinge_loss(scores, target)
+    fastmargin.AdaptiveMargins(12).loss_and_grad(scores, target)
+names = {e.data["dispatcher"].py_func.__module__ for _, e in recorder.buffer}
+print(sorted(name for name in names if name.startswith("fastmargin")))
+"""
+
+
+def test_precompile_command_fills_the_cache_for_later_processes(tmp_path):
+    before = run_in_fresh_cache(tmp_path, "-c", COMPILED_BY_FIRST_CALLS)
+    assert before.returncode == 0, before.stderr
+    assert "fastmargin._hinge" in before.stdout  # a cold cache compiles
+    cache = tmp_path / "second"
+    completed = run_in_fresh_cache(cache, "-m", "fastmargin", "precompile", "--loss", "hinge")
+    assert completed.returncode == 0, completed.stderr
+    assert "[1/1] hinge: " in completed.stdout
+    after = run_in_fresh_cache(cache, "-c", COMPILED_BY_FIRST_CALLS)
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip() == "[]"  # everything loaded from the cache
+
+
+def test_bench_says_when_it_compiles(tmp_path):
+    command = (
+        "-m", "fastmargin", "bench", "--loss", "hinge", "--n", "8", "--classes", "10",
+        "--no-compare", "--repeat", "1", "--warmup", "1",
+    )
+    first = run_in_fresh_cache(tmp_path, *command)
+    second = run_in_fresh_cache(tmp_path, *command)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "compiling kernels (first run only)" in first.stderr
+    assert "compiling kernels" not in second.stderr
+
+
+def test_bench_load_runs_busy_processes_and_says_so():
+    completed = run_cli(
+        "bench", "--json", "--loss", "hinge", "--n", "64", "--classes", "100",
+        "--no-compare", "--repeat", "2", "--load", "1",
+    )
+    assert completed.returncode == 0, completed.stderr
+    records = json.loads(completed.stdout)
+    assert records and all(record["machine"]["busy_processes"] == 1 for record in records)
+    text = run_cli("bench", "--loss", "hinge", "--n", "8", "--classes", "10", "--no-compare",
+                   "--repeat", "1", "--load", "1")
+    assert "Load: 1 busy process(es)" in text.stdout
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"losses": ["ranking", "cosine"]}, {"dtypes": "float32"}, {"targets": ["float"]}],
+)
+def test_precompile_refuses_unknown_variants(arguments):
+    with pytest.raises(ValueError, match=next(iter(arguments))):
+        fastmargin.precompile(**arguments)

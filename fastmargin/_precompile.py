@@ -1,0 +1,156 @@
+"""Compile kernels ahead of their first call, into numba's on-disk cache.
+
+numba compiles a kernel for each combination of argument types the first
+time it meets it, and keeps the result on disk. A fresh installation (or an
+edit of fastmargin's source) therefore pays a few seconds per variant on its
+first calls. :func:`precompile` pays them up front, in parallel processes,
+with a progress report. Each process compiles whole kernels' variants (all
+ranking variants in one, all hinge variants in another, ...), so that no two
+processes write the same cache index.
+"""
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import numpy as np
+
+LOSSES = ("ranking", "hinge")
+DTYPES = ("float32", "float64")
+TARGETS = ("int64", "int32", "bool", "csr")
+# The variants of the first calls that most programs make.
+DEFAULT_DTYPES = ("float32",)
+DEFAULT_TARGETS = ("int64",)
+
+
+def variants(losses=LOSSES, dtypes=DEFAULT_DTYPES, targets=DEFAULT_TARGETS):
+    """The variants :func:`precompile` compiles, as
+    ``(loss, entry point, dtype, target form)``: every entry point (fused,
+    loss only, and for the hinge ``AdaptiveMargins``) of each loss, dtype and
+    target form, rows of few and of many targets and of infinite scores (the
+    ranking loss compiles a kernel for each only when a row needs it)."""
+    entries = {"ranking": ("and_grad", "loss"), "hinge": ("and_grad", "loss", "adaptive")}
+    return [
+        (loss, entry, dtype, target)
+        for loss in losses
+        for entry in entries[loss]
+        for dtype in dtypes
+        for target in targets
+    ]
+
+
+def run_variant(loss, entry, dtype, target):
+    """Call one variant on a tiny batch whose rows take every kernel path."""
+    import scipy.sparse
+
+    import fastmargin
+
+    n_classes = 12
+    scores = np.linspace(-1.0, 1.0, 4 * n_classes).reshape(4, n_classes).astype(dtype)
+    scores[3, 0] = np.inf  # row 3: the exact path
+    labels = [[1, 2], list(range(10)), [0, 5], [0, 1]]  # row 1: many targets
+    padded = np.array([row + [-1] * (n_classes - len(row)) for row in labels])
+    # Built without fastmargin's converters, whose kernels another worker
+    # may be compiling.
+    indicator = np.zeros(scores.shape, bool)
+    for row, row_labels in enumerate(labels):
+        indicator[row, row_labels] = True
+    target_array = {
+        "int64": padded,
+        "int32": padded.astype(np.int32),
+        "bool": indicator,
+        "csr": scipy.sparse.csr_array(indicator),
+    }[target]
+    if loss == "ranking":
+        function = (
+            fastmargin.multilabel_margin_loss_and_grad
+            if entry == "and_grad"
+            else fastmargin.multilabel_margin_loss
+        )
+        function(scores, target_array)
+    elif entry == "adaptive":
+        fastmargin.AdaptiveMargins(n_classes).loss_and_grad(scores, target_array)
+    else:
+        function = (
+            fastmargin.multilabel_hinge_loss_and_grad
+            if entry == "and_grad"
+            else fastmargin.multilabel_hinge_loss
+        )
+        function(scores, target_array)
+
+
+def _compile_group(group):
+    """Run one group's variants (in a worker process); return its seconds."""
+    start = time.perf_counter()
+    for variant in group:
+        run_variant(*variant)
+    return time.perf_counter() - start
+
+
+def precompile(
+    losses=LOSSES, dtypes=DEFAULT_DTYPES, targets=DEFAULT_TARGETS, *, processes=None,
+    progress=None,
+):
+    """Compile fastmargin's kernels ahead of their first call.
+
+    Compiled kernels go to numba's on-disk cache, where every later process
+    finds them: run this once after installing (or upgrading) fastmargin,
+    for example in a container image's build. Variants already in the cache
+    are only loaded, which takes a fraction of a second.
+
+    Parameters
+    ----------
+    losses : sequence of {"ranking", "hinge"}, optional
+        Default both.
+    dtypes : sequence of {"float32", "float64"}, optional
+        Score dtypes. Default ("float32",).
+    targets : sequence of {"int64", "int32", "bool", "csr"}, optional
+        Target forms: -1 padded indices of either dtype, bool indicators,
+        scipy.sparse CSR. Default ("int64",).
+    processes : int, optional
+        Worker processes, one per loss at most. Default: as many as there
+        are losses.
+    progress : callable, optional
+        Called as ``progress(done, total, loss, seconds)`` after each loss's
+        variants are compiled.
+
+    Returns
+    -------
+    seconds : dict
+        Seconds each loss's worker took, by loss.
+
+    Raises
+    ------
+    ValueError
+        For an unknown loss, dtype or target form.
+
+    Examples
+    --------
+    >>> import fastmargin
+    >>> seconds = fastmargin.precompile(losses=["hinge"])
+    >>> sorted(seconds)
+    ['hinge']
+    """
+    for name, values, allowed in (
+        ("losses", losses, LOSSES),
+        ("dtypes", dtypes, DTYPES),
+        ("targets", targets, TARGETS),
+    ):
+        if isinstance(values, str) or not set(values) <= set(allowed):
+            raise ValueError(
+                f"{name} must be a sequence drawn from {allowed}, got {values!r}"
+            )
+    groups = {loss: variants((loss,), dtypes, targets) for loss in losses}
+    workers = max(1, min(processes or len(groups), len(groups)))
+    seconds = {}
+    # Fresh interpreters ("spawn"): nothing of this process (threads, a
+    # half-initialised numba) is inherited.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as executor:
+        futures = {executor.submit(_compile_group, group): loss for loss, group in groups.items()}
+        for done, future in enumerate(as_completed(futures), start=1):
+            loss = futures[future]
+            seconds[loss] = future.result()
+            if progress is not None:
+                progress(done, len(groups), loss, seconds[loss])
+    return seconds
