@@ -1,4 +1,4 @@
-"""GPU twin of ``_ranking.ranking_rows``: the multi-label ranking margin
+"""GPU twin of the CPU ranking kernels (``_ranking.py``): the multi-label ranking margin
 loss (PyTorch's ``MultiLabelMarginLoss``) and its gradient, fused, one
 thread block per row.
 
@@ -434,7 +434,7 @@ def launch_ranking(
 ):
     """Launch the fused ranking loss (+ gradient) on ``stream``.
 
-    Same contract and results as ``_ranking.ranking_rows`` (device arrays;
+    Same contract and results as the CPU kernels run by ``_dispatch.ranking`` (device arrays;
     ``grad`` and ``grad_scale`` both None or both arrays). ``threads``: per
     block (a power of two <= MAX_THREADS), by default
     ``threads_per_row(C)``. ``shared_targets`` lowers the shared-memory

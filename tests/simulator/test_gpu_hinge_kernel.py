@@ -128,9 +128,9 @@ def run_cpu(scores, rows, margins, squared, grad_scale, n_label_blocks):
     grad = None if grad_scale is None else np.full_like(scores, GRAD_SENTINEL)
     label_sums = (None if n_label_blocks is None
                   else np.zeros((n_label_blocks, n_classes)))
+    n_blocks = 1 if n_label_blocks is None else n_label_blocks
     hinge_rows(scores, indptr, indices, padded, width, indicator, margins, squared,
-               loss, status, grad, grad_scale, label_sums,
-               1 if n_label_blocks is None else n_label_blocks)
+               loss, status, grad, grad_scale, label_sums, n_blocks, 0, n_blocks)
     return loss, status, grad, label_sums
 
 

@@ -1,5 +1,5 @@
 """The GPU ranking kernel (``_gpu_ranking.launch_ranking``) against the CPU
-kernel (``_ranking.ranking_rows``) on the same canonical inputs, under
+kernels (``_dispatch.ranking``) on the same canonical inputs, under
 Numba's CUDA simulator.
 
 Run in a process of their own, with the simulator switched on before numba
@@ -30,7 +30,8 @@ from numba import cuda  # noqa: E402
 from fastmargin import _gpu_ranking  # noqa: E402
 from fastmargin._gpu_ranking import launch_ranking  # noqa: E402
 from fastmargin._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK  # noqa: E402
-from fastmargin._ranking import ranking_rows  # noqa: E402
+from fastmargin import _dispatch  # noqa: E402
+from fastmargin._targets import LabelRows  # noqa: E402
 
 # The simulator evaluates scores with NumPy scalars, which warn where the
 # compiled kernels silently overflow or meet inf - inf.
@@ -68,9 +69,8 @@ def run_cpu(scores, form, margin, grad_scale):
     loss = np.full(n_rows, -123.0)
     status = np.full(n_rows, -99, np.int64)
     grad = None if grad_scale is None else np.full_like(scores, GRAD_SENTINEL)
-    ranking_rows(
-        scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, 2
-    )
+    labels = LabelRows(indptr, indices, padded, width, None, None, False)
+    _dispatch.ranking(scores, labels, margin, loss, status, grad, grad_scale)
     return loss, status, grad
 
 
