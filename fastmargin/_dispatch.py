@@ -24,7 +24,13 @@ from ._labels import (
     fill_indicator_from_labels,
     fill_labels_from_indicator,
 )
-from ._ranking import ranking_exact, ranking_few_targets, ranking_many_targets
+from ._ranking import (
+    few_targets_scratch,
+    ranking_exact,
+    ranking_few_targets,
+    ranking_many_targets,
+    sorted_rows_scratch,
+)
 
 # The least work, in scores (rows x classes), worth a thread of its own: a
 # chunk wakes a pool thread and makes one kernel call (tens of microseconds
@@ -42,17 +48,17 @@ def ranking(scores, labels, margin, loss, status, grad, grad_scale):
     (the contract of ``_ranking.py``; ``labels`` a ``LabelRows``)."""
     n_rows, n_classes = scores.shape
 
-    def run(kernel, rows):
+    def run(kernel, rows, scratch):
         def chunk(start, stop):
             kernel(
-                scores, labels.indptr, labels.indices, labels.padded, labels.width,
-                margin, loss, status, grad, grad_scale, rows[start:stop],
+                scores, labels.indptr, labels.indices, labels.padded, margin, loss,
+                status, grad, grad_scale, rows[start:stop], *scratch(),
             )
 
         n_chunks = _threads.chunk_count(rows.size, rows.size * n_classes, RANKING_CHUNK_SCORES)
         _threads.parallel_for(chunk, rows.size, n_chunks)
 
-    run(ranking_few_targets, np.arange(n_rows))
+    run(ranking_few_targets, np.arange(n_rows), lambda: few_targets_scratch(labels.width))
     if n_rows == 0 or status.min() > max(ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT):
         return  # the common case: no row left for another pass
     for kernel, left in (
@@ -61,7 +67,7 @@ def ranking(scores, labels, margin, loss, status, grad, grad_scale):
     ):
         rows = np.flatnonzero(status == left)
         if rows.size:
-            run(kernel, rows)
+            run(kernel, rows, lambda: sorted_rows_scratch(labels.width, n_classes, scores.dtype))
 
 
 def hinge(scores, labels, margins, squared, loss, status, grad, grad_scale, label_sums):

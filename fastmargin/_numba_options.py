@@ -112,10 +112,11 @@ def borrowed(typingctx, array):
     microseconds of each row at 100 classes, and cache-line contention
     between threads on the same counters). numba's own parallel loops see
     their arrays without references; kernels do the same by hand: a kernel
-    allocates its scratch, then passes borrowed views of the scratch and of
-    its arguments to a separately compiled row loop, while the kernel's own
-    references keep all of them alive. A borrowed view must never outlive
-    that call. None (an optional array left out) stays None.
+    whose arrays are all its caller's (which keeps them alive for the whole
+    call) works on borrowed views of them. Never borrow an array the kernel
+    allocates itself (numba frees an array right after its last use, which
+    would be the ``borrowed`` call). None (an optional array left out) stays
+    None.
     """
 
     if isinstance(array, types.NoneType):  # an optional array left out

@@ -38,15 +38,25 @@ The fast paths loop over every class, targets included, and take the targets
 back out afterwards; they assume finite scores and hand any row whose sum
 comes out non-finite to an exact path that walks the non-targets alone.
 
-Contract of the driver (the front end guarantees it, the kernels never
+Three kernels compute a list of rows each (``_dispatch.ranking`` runs them
+over chunks of rows on several threads, the second and third only when the
+first leaves rows to them): :func:`ranking_few_targets` for rows of at most
+eight targets, :func:`ranking_many_targets` for the others, and
+:func:`ranking_exact` for rows whose scores are not all finite.
+
+Contract of the kernels (the front end guarantees it, the kernels never
 re-check): ``scores`` is C-contiguous float32/float64 of shape (N, C) with
 N, C >= 1; the targets are in the canonical form of ``_labels.py``
-(``indptr`` int64 (N + 1,), ``indices`` int32/int64, ``padded``, and
-``width`` >= every row's entry count); ``margin`` is a finite float;
-``loss`` is float64 (N,); ``status`` is int64 (N,);
-``grad`` is None or a C-contiguous array shaped like ``scores``, and
-``grad_scale`` is then float64 (N,), the factor of row i's gradient
-(``grad_output[i] / C`` times the reduction's factor); ``n_chunks >= 1``.
+(``indptr`` int64 (N + 1,), ``indices`` int32/int64, ``padded``), and the
+scratch comes from :func:`few_targets_scratch` or
+:func:`sorted_rows_scratch` for a ``width`` of at least every row's entry
+count; ``margin`` is a finite float; ``loss`` is float64 (N,); ``status``
+is int64 (N,); ``grad`` is None or a C-contiguous array shaped like
+``scores``, and ``grad_scale`` is then float64 (N,), the factor of row i's
+gradient (``grad_output[i] / C`` times the reduction's factor); ``rows`` is
+int64, distinct rows in [0, N). Every array is the caller's and outlives
+the call: the kernels allocate nothing and work on borrowed views of their
+arguments (``_numba_options.borrowed``).
 """
 
 import math
@@ -69,9 +79,21 @@ BUCKETS_PER_TARGET = 8
 _LARGEST_INDEX = np.iinfo(np.int64).max
 
 
+def few_targets_scratch(width):
+    """Scratch for :func:`ranking_few_targets` over targets of ``width``
+    entries a row: ``(classes, sorted_scores, thresholds, violations)``."""
+    return (
+        np.empty(max(width, SMALL_TARGETS), np.int64),
+        np.empty(SMALL_TARGETS, np.float64),
+        np.empty(SMALL_TARGETS, np.float64),
+        np.empty(SMALL_TARGETS + 1, np.int64),
+    )
+
+
 @cpu_kernel()
 def ranking_few_targets(
-    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, rows
+    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
+    classes, sorted_scores, thresholds, violations,
 ):
     """Compute the listed ``rows`` that have at most SMALL_TARGETS targets.
 
@@ -81,27 +103,24 @@ def ranking_few_targets(
     gets status ``ROW_HAS_MANY_TARGETS`` and one whose sum is not finite
     ``ROW_NEEDS_EXACT``, both left for :func:`ranking_many_targets` and
     :func:`ranking_exact` (the front end calls them only when some row
-    needs them, so that a call compiles only the paths it runs).
+    needs them, so that a call compiles only the paths it runs). The
+    scratch arrays come from :func:`few_targets_scratch`.
     """
-    classes = np.empty(max(width, SMALL_TARGETS), np.int64)
-    sorted_scores = np.empty(SMALL_TARGETS, np.float64)
-    thresholds = np.empty(SMALL_TARGETS, np.float64)
-    violations = np.empty(SMALL_TARGETS + 1, np.int64)
     _few_target_rows(
         borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
         borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
         borrowed(rows), borrowed(classes), borrowed(sorted_scores), borrowed(thresholds),
-        borrowed(violations), (classes, sorted_scores, thresholds, violations),
+        borrowed(violations),
     )
 
 
+# The row loop, separately compiled: its arguments are borrowed views, and
+# ``grad is None`` is still an argument's type, so its branches are pruned.
 @cpu_kernel()
 def _few_target_rows(
     scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
-    classes, sorted_scores, thresholds, violations, scratch,
+    classes, sorted_scores, thresholds, violations,
 ):
-    """The row loop of :func:`ranking_few_targets`, on borrowed views
-    (``scratch``: the scratch arrays themselves, alive until this returns)."""
     n_classes = scores.shape[1]
     for row in rows:
         x = scores[row]
@@ -139,131 +158,103 @@ def _few_target_rows(
         )
 
 
-@cpu_kernel()
-def ranking_many_targets(
-    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, rows
-):
-    """Compute the listed ``rows``, of any number of targets, by counting
-    (arguments as :func:`ranking_few_targets`); a row whose sum is not
-    finite gets status ``ROW_NEEDS_EXACT``."""
+def sorted_rows_scratch(width, n_classes, dtype):
+    """Scratch for :func:`ranking_many_targets` and :func:`ranking_exact`:
+    ``(classes, sorted_scores, thresholds, native_thresholds, violations,
+    buckets, counts)``."""
     slots = max(width, LINEAR_TARGETS) + 1
-    classes = np.empty(max(width, SMALL_TARGETS), np.int64)
-    sorted_scores = np.empty(slots, np.float64)
-    thresholds = np.empty(slots, np.float64)
-    native_thresholds = np.empty(LINEAR_TARGETS, scores.dtype)
-    violations = np.empty(slots, np.int64)
-    buckets = np.empty(BUCKETS_PER_TARGET * width + 3, np.int64)
-    counts = np.empty(scores.shape[1], np.int32)
-    _many_target_rows(
-        borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
-        borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
-        borrowed(rows), borrowed(classes), borrowed(sorted_scores), borrowed(thresholds),
-        borrowed(native_thresholds), borrowed(violations), borrowed(buckets),
-        borrowed(counts),
-        (classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts),
+    return (
+        np.empty(max(width, SMALL_TARGETS), np.int64),
+        np.empty(slots, np.float64),
+        np.empty(slots, np.float64),
+        np.empty(LINEAR_TARGETS, dtype),
+        np.empty(slots, np.int64),
+        np.empty(BUCKETS_PER_TARGET * width + 3, np.int64),
+        np.empty(n_classes, np.int32),
     )
 
 
-@cpu_kernel()
-def _many_target_rows(
-    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
-    classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
-    scratch,
-):
-    """The row loop of :func:`ranking_many_targets`, as :func:`_few_target_rows`."""
-    n_classes = scores.shape[1]
-    for row in rows:
-        x = scores[row]
-        n_targets, row_status = _sorted_targets(
-            x, indptr, indices, padded, row, classes, sorted_scores
-        )
-        status[row] = row_status
-        if row_status >= 0:
-            loss[row] = np.nan
-            continue
-        if _has_no_pairs(classes, n_targets, n_classes):
-            _write_zero_row(loss, grad, row)
-            continue
-        targets_finite = _targets_finite(sorted_scores, n_targets)
-        native_margin = x.dtype.type(margin)
-        for k in range(n_targets):
-            thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
-        offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
-        scale = grad_scale[row] if grad is not None else 0.0
-        row_sum = np.nan
-        if targets_finite:
-            row_sum = _counted_row_sum(
-                x, classes, n_targets, sorted_scores, thresholds, native_thresholds,
-                offset, violations, buckets, counts, grad, row, scale,
+def _make_sorted_rows(exact):
+    """Build the kernel for rows whose targets are sorted in full: counting
+    (``exact`` False) or the exact walk over the non-targets. ``exact`` is
+    a constant of each built kernel, so each compiles one path only."""
+
+    # The row loop apart, on borrowed views, as for _few_target_rows.
+    @cpu_kernel()
+    def row_loop(
+        scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
+        classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
+    ):
+        n_classes = scores.shape[1]
+        for row in rows:
+            x = scores[row]
+            n_targets, row_status = _sorted_targets(
+                x, indptr, indices, padded, row, classes, sorted_scores
             )
-        if not math.isfinite(row_sum):
-            status[row] = ROW_NEEDS_EXACT
-            continue
-        _finish_row(
-            x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
-            grad, row, scale,
+            status[row] = row_status
+            if row_status >= 0:
+                loss[row] = np.nan
+                continue
+            if _has_no_pairs(classes, n_targets, n_classes):
+                _write_zero_row(loss, grad, row)
+                continue
+            targets_finite = _targets_finite(sorted_scores, n_targets)
+            native_margin = x.dtype.type(margin)
+            for k in range(n_targets):
+                thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
+            offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
+            scale = grad_scale[row] if grad is not None else 0.0
+            if exact:
+                row_sum = _exact_row_sum(
+                    x, classes, n_targets, sorted_scores, thresholds, offset, violations,
+                    grad, row, scale,
+                )
+                if _has_undefined_pair(x, classes, n_targets, native_margin):
+                    row_sum = np.nan
+                elif not math.isfinite(row_sum):
+                    # Scores near the float64 limit overflowed the sorted sums.
+                    row_sum = _pairwise_row_sum(x, classes, n_targets, native_margin)
+            else:
+                row_sum = np.nan
+                if targets_finite:
+                    row_sum = _counted_row_sum(
+                        x, classes, n_targets, sorted_scores, thresholds, native_thresholds,
+                        offset, violations, buckets, counts, grad, row, scale,
+                    )
+                if not math.isfinite(row_sum):
+                    status[row] = ROW_NEEDS_EXACT
+                    continue
+            _finish_row(
+                x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
+                grad, row, scale,
+            )
+
+    @cpu_kernel()
+    def sorted_rows(
+        scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
+        classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
+    ):
+        row_loop(
+            borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
+            borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
+            borrowed(rows), borrowed(classes), borrowed(sorted_scores),
+            borrowed(thresholds), borrowed(native_thresholds), borrowed(violations),
+            borrowed(buckets), borrowed(counts),
         )
 
+    return sorted_rows
 
-@cpu_kernel()
-def ranking_exact(
-    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale, rows
-):
-    """Compute the listed ``rows`` by walking the non-targets alone: any
-    scores, infinite or NaN included (arguments as
-    :func:`ranking_few_targets`). For the rare rows that the counting paths
+
+ranking_many_targets = _make_sorted_rows(exact=False)
+ranking_many_targets.__doc__ = """Compute the listed ``rows``, of any number
+    of targets, by counting (arguments as :func:`ranking_few_targets`, with
+    scratch from :func:`sorted_rows_scratch`); a row whose sum is not finite
+    gets status ``ROW_NEEDS_EXACT``."""
+ranking_exact = _make_sorted_rows(exact=True)
+ranking_exact.__doc__ = """Compute the listed ``rows`` by walking the
+    non-targets alone: any scores, infinite or NaN included (arguments as
+    :func:`ranking_many_targets`). For the rare rows that the counting paths
     hand over."""
-    slots = width + 1
-    classes = np.empty(max(width, SMALL_TARGETS), np.int64)
-    sorted_scores = np.empty(slots, np.float64)
-    thresholds = np.empty(slots, np.float64)
-    violations = np.empty(slots, np.int64)
-    _exact_rows(
-        borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
-        borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
-        borrowed(rows), borrowed(classes), borrowed(sorted_scores), borrowed(thresholds),
-        borrowed(violations), (classes, sorted_scores, thresholds, violations),
-    )
-
-
-@cpu_kernel()
-def _exact_rows(
-    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
-    classes, sorted_scores, thresholds, violations, scratch,
-):
-    """The row loop of :func:`ranking_exact`, as :func:`_few_target_rows`."""
-    n_classes = scores.shape[1]
-    for row in rows:
-        x = scores[row]
-        n_targets, row_status = _sorted_targets(
-            x, indptr, indices, padded, row, classes, sorted_scores
-        )
-        status[row] = row_status
-        if row_status >= 0:
-            loss[row] = np.nan
-            continue
-        if _has_no_pairs(classes, n_targets, n_classes):
-            _write_zero_row(loss, grad, row)
-            continue
-        targets_finite = _targets_finite(sorted_scores, n_targets)
-        native_margin = x.dtype.type(margin)
-        for k in range(n_targets):
-            thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
-        offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
-        scale = grad_scale[row] if grad is not None else 0.0
-        row_sum = _exact_row_sum(
-            x, classes, n_targets, sorted_scores, thresholds, offset, violations,
-            grad, row, scale,
-        )
-        if _has_undefined_pair(x, classes, n_targets, native_margin):
-            row_sum = np.nan
-        elif not math.isfinite(row_sum):
-            # Scores near the float64 limit overflowed the sorted sums.
-            row_sum = _pairwise_row_sum(x, classes, n_targets, native_margin)
-        _finish_row(
-            x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
-            grad, row, scale,
-        )
 
 
 @cpu_kernel(inline="always")

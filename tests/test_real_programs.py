@@ -332,41 +332,33 @@ def test_chunk_count():
 
 
 # Compiles the ranking kernels without the cache (numba shows no LLVM IR of
-# cached code) and prints, for each kernel, whether every scratch array it
-# allocates is freed only after its row loop returns.
-SCRATCH_LIFETIME = textwrap.dedent(
+# cached code) and prints, for each, how many arrays its code allocates.
+KERNEL_ALLOCATIONS = textwrap.dedent(
     """
-    import re
     import numpy as np
     import fastmargin as fm
     from fastmargin import _ranking
 
     scores = np.random.default_rng(0).standard_normal((4, 20))
     scores[3, 0] = np.inf
-    rows = [[1, 2], [0, 5], list(range(10)), [0, 1]]  # the last one infinite
+    rows = [[1, 2], [0, 5], list(range(10)), [0, 1]]  # many targets; infinite
     target = np.array([row + [-1] * (11 - len(row)) for row in rows])
     fm.multilabel_margin_loss_and_grad(scores, target)
     for kernel in (_ranking.ranking_few_targets, _ranking.ranking_many_targets,
                    _ranking.ranking_exact):
         ir = kernel.inspect_llvm(kernel.signatures[0])
-        name = kernel.py_func.__name__
-        body = ir[ir.index("define", ir.index(f"8_ranking{len(name)}{name}") - 300):]
-        body = body[:body.index("\\n}\\n")]
-        scratch = re.findall(r"(%[\\w.]+) = tail call ptr @NRT_MemInfo_alloc", body)
-        loop_call = re.search(r"call i32 @\\w+_ranking\\d+_\\w+_rows", body).start()
-        freed = [body.index(f"@NRT_decref(ptr nonnull {value})") for value in scratch]
-        print(name, len(scratch) > 0 and all(position > loop_call for position in freed))
+        print(ir.count("@NRT_MemInfo_alloc"))
     """
 )
 
 
-def test_scratch_outlives_the_borrowed_row_loop(tmp_path):
-    """The row loops see borrowed views (no reference counting) of the
-    kernels' scratch, so the kernels must free it only after the loop: numba
-    frees an array after its last use, and a use-after-free corrupts the
-    heap (seen as a crash with 16 threads before the fix)."""
+def test_ranking_kernels_allocate_nothing(tmp_path):
+    """The ranking kernels work on borrowed views (no reference counting),
+    which is safe only for arrays that the caller keeps alive: a kernel that
+    borrowed an array it allocated itself would write to freed memory (numba
+    frees an array after its last use), as an earlier version did."""
     completed = subprocess.run(
-        [sys.executable, "-c", SCRATCH_LIFETIME],
+        [sys.executable, "-c", KERNEL_ALLOCATIONS],
         cwd=REPOSITORY,
         env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)),
         capture_output=True,
@@ -374,7 +366,4 @@ def test_scratch_outlives_the_borrowed_row_loop(tmp_path):
         timeout=SCRIPT_TIMEOUT,
     )
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == [
-        "ranking_few_targets", "True", "ranking_many_targets", "True",
-        "ranking_exact", "True",
-    ]
+    assert completed.stdout.split() == ["0", "0", "0"]
