@@ -5,17 +5,18 @@ numba cache: what compiling costs, and whether ``cache=True`` hits.
   scores, int64 targets of a few labels per row) is called first in a new
   ``python`` process with an empty cache directory (cold: it compiles what
   that call runs), then in another process with that directory (warm: it
-  loads). The times are of the first call alone, after ``import fastmargin``.
+  loads), three times over. The times are of the first call alone, after
+  ``import fastmargin``.
 - Every variant together: :func:`fastmargin.precompile` of every loss, score
   dtype and target form (rows of few and many targets and of infinite scores
-  included, so every kernel path), into an empty cache, timed with its
-  worker processes in parallel (wall time) and, for the total work, in one
-  process.
+  included, so every kernel path), into an empty cache: its wall time (one
+  worker process per loss, in parallel) and each worker's seconds.
 
 Run: ``python benchmarks/compile_time.py``.
 """
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,57 +36,63 @@ _FIRST_CALL = textwrap.dedent(
     print(time.perf_counter() - start)
     """
 )
+# Cold first calls vary by a second or more on a shared machine.
+REPEAT = 3
 DEFAULT_VARIANTS = {
     "ranking, fused": "fastmargin.multilabel_margin_loss_and_grad",
     "ranking, loss only": "fastmargin.multilabel_margin_loss",
     "hinge, fused": "fastmargin.multilabel_hinge_loss_and_grad",
     "hinge, loss only": "fastmargin.multilabel_hinge_loss",
 }
+# Every variant: prints the wall time, then each loss's worker seconds.
 _EVERY_VARIANT = textwrap.dedent(
     """
     import time
     from fastmargin import _precompile
     start = time.perf_counter()
-    {how}
+    workers = _precompile.precompile(dtypes=_precompile.DTYPES, targets=_precompile.TARGETS)
+    print(" ".join(f"{loss}={seconds}" for loss, seconds in sorted(workers.items())))
     print(time.perf_counter() - start)
     """
 )
-_IN_PARALLEL = (
-    "_precompile.precompile(dtypes=_precompile.DTYPES, targets=_precompile.TARGETS)"
-)
-_IN_ONE_PROCESS = (
-    "[_precompile.run_variant(*v) for v in "
-    "_precompile.variants(dtypes=_precompile.DTYPES, targets=_precompile.TARGETS)]"
-)
 
 
-def seconds(code, cache_dir):
+def seconds(code, cache_dir, with_workers=False):
+    """The seconds that ``code`` prints last, run in a fresh interpreter
+    with ``cache_dir`` as numba's cache (and the ``loss=seconds`` pairs it
+    prints before, with ``with_workers``)."""
     environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     environment.pop("NUMBA_DISABLE_JIT", None)
     result = subprocess.run(
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True,
         check=True,
     )
-    return float(result.stdout.split()[-1])
+    words = result.stdout.split()
+    if with_workers:
+        return float(words[-1]), [word.split("=") for word in words[:-1]]
+    return float(words[-1])
 
 
 def main():
-    print("| first call of | cold cache (s) | warm cache (s) |")
+    print(f"| first call of | cold cache (s), median (range) of {REPEAT} | warm cache (s) |")
     print("|---|---|---|")
     for name, call in DEFAULT_VARIANTS.items():
         code = _FIRST_CALL.format(call=call)
-        with tempfile.TemporaryDirectory() as cache_dir:
-            cold = seconds(code, cache_dir)
-            warm = seconds(code, cache_dir)
-        print(f"| {name} | {cold:.2f} | {warm:.3f} |", flush=True)
-    for name, how in (
-        ("every variant, precompile (parallel workers)", _IN_PARALLEL),
-        ("every variant, one process", _IN_ONE_PROCESS),
-    ):
-        with tempfile.TemporaryDirectory() as cache_dir:
-            cold = seconds(_EVERY_VARIANT.format(how=how), cache_dir)
-            warm = seconds(_EVERY_VARIANT.format(how=how), cache_dir)
-        print(f"| {name} | {cold:.1f} | {warm:.2f} |", flush=True)
+        colds, warms = [], []
+        for _ in range(REPEAT):
+            with tempfile.TemporaryDirectory() as cache_dir:
+                colds.append(seconds(code, cache_dir))
+                warms.append(seconds(code, cache_dir))
+        print(
+            f"| {name} | {statistics.median(colds):.2f} ({min(colds):.2f}-{max(colds):.2f}) "
+            f"| {statistics.median(warms):.3f} |",
+            flush=True,
+        )
+    with tempfile.TemporaryDirectory() as cache_dir:
+        cold, workers = seconds(_EVERY_VARIANT, cache_dir, with_workers=True)
+        warm = seconds(_EVERY_VARIANT, cache_dir)
+    per_loss = ", ".join(f"{loss} {float(value):.1f} s" for loss, value in workers)
+    print(f"| every variant (precompile; workers: {per_loss}) | {cold:.1f} | {warm:.2f} |")
 
 
 if __name__ == "__main__":

@@ -26,15 +26,22 @@ VECTOR_REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 CACHE = True
 
 
-def cpu_kernel(*, parallel=False, fastmath=FASTMATH, inline="never"):
+def cpu_kernel(*, parallel=False, fastmath=FASTMATH, inline="never", internal=False):
     """Return the ``numba.njit`` decorator used for every CPU kernel.
 
     Parameters
     ----------
     parallel : bool, optional
-        Compile with ``parallel=True`` so that ``numba.prange`` loops run on
-        all of numba's threads. Only the outer drivers use it; per-row
-        routines are serial and get inlined into them.
+        Compile with ``parallel=True``. No fastmargin kernel does: they run
+        on fastmargin's own threads (``_threads.py``), never on numba's
+        threading layer.
+    fastmath : set of str, optional
+        LLVM fast-math flags, :data:`FASTMATH` by default.
+    inline : {"never", "always"}, optional
+        Inline into callers at numba's IR level (small per-row helpers).
+    internal : bool, optional
+        Called only from other kernels: no Python or C entry point is built
+        (less to compile).
 
     Returns
     -------
@@ -55,6 +62,8 @@ def cpu_kernel(*, parallel=False, fastmath=FASTMATH, inline="never"):
         error_model="numpy",
         nogil=True,
         inline=inline,
+        no_cpython_wrapper=internal,
+        no_cfunc_wrapper=internal,
     )
 
 

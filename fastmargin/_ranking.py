@@ -116,7 +116,7 @@ def ranking_few_targets(
 
 # The row loop, separately compiled: its arguments are borrowed views, and
 # ``grad is None`` is still an argument's type, so its branches are pruned.
-@cpu_kernel()
+@cpu_kernel(internal=True)
 def _few_target_rows(
     scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
     classes, sorted_scores, thresholds, violations,
@@ -180,7 +180,7 @@ def _make_sorted_rows(exact):
     a constant of each built kernel, so each compiles one path only."""
 
     # The row loop apart, on borrowed views, as for _few_target_rows.
-    @cpu_kernel()
+    @cpu_kernel(internal=True)
     def row_loop(
         scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
         classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
@@ -421,7 +421,7 @@ def _small_row_sum(
 
 # Not inlined: an inlined body would take its caller's fastmath flags, and
 # without reassociation LLVM does not vectorise the sum.
-@cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)
+@cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH, internal=True)
 def _scan_eight(x, offset, t0, t1, t2, t3, t4, t5, t6, t7, grad, row, scale):
     """Branch-free counts against eight sorted thresholds (unused ones +inf,
     never below a score), written out so that LLVM vectorises the loop over
@@ -509,7 +509,7 @@ def _counted_row_sum(
 
 
 # Not inlined: see _scan_eight.
-@cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH)
+@cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH, internal=True)
 def _apply_counts(x, offset, counts, grad, row, scale):
     """Write each class's gradient ``count * scale`` and return
     sum_j count_j * (x[j] + offset)."""
@@ -530,7 +530,7 @@ def _make_linear_counts(n_slots):
     smallest kernel that holds their targets.
     """
 
-    @cpu_kernel()
+    @cpu_kernel(internal=True)
     def linear_counts(x, native_thresholds, counts):
         """``counts[j]`` = number of ``native_thresholds[:n_slots]`` (sorted,
         unused ones +inf) below ``x[j]``."""
@@ -616,7 +616,7 @@ def _violations_from_histogram(violations, sorted_scores, n_targets):
     return weighted
 
 
-@cpu_kernel()
+@cpu_kernel(internal=True)
 def _exact_row_sum(
     x, classes, n_targets, sorted_scores, thresholds, offset, violations, grad, row, scale
 ):
@@ -644,7 +644,7 @@ def _exact_row_sum(
     return total - _violations_from_histogram(violations, sorted_scores, n_targets)
 
 
-@cpu_kernel()
+@cpu_kernel(internal=True)
 def _pairwise_row_sum(x, sorted_classes, n_targets, native_margin):
     """Row sum pair by pair, in float64: O(T * C), for the rare row whose
     scores are so large that the sorted sums overflow. Pairs are decided by
@@ -664,7 +664,7 @@ def _pairwise_row_sum(x, sorted_classes, n_targets, native_margin):
     return total
 
 
-@cpu_kernel()
+@cpu_kernel(internal=True)
 def _has_undefined_pair(x, sorted_classes, n_targets, native_margin):
     """Whether some pair term ``(margin - x[t]) + x[j]`` is NaN in the scores'
     dtype, as PyTorch evaluates it.
