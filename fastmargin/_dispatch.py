@@ -58,7 +58,11 @@ def ranking(scores, labels, margin, loss, status, grad, grad_scale):
         n_chunks = _threads.chunk_count(rows.size, rows.size * n_classes, RANKING_CHUNK_SCORES)
         _threads.parallel_for(chunk, rows.size, n_chunks)
 
-    run(ranking_few_targets, np.arange(n_rows), lambda: few_targets_scratch(labels.width))
+    with_grad = grad is not None
+    run(
+        ranking_few_targets[with_grad], np.arange(n_rows),
+        lambda: few_targets_scratch(labels.width),
+    )
     if n_rows == 0 or status.min() > max(ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT):
         return  # the common case: no row left for another pass
     for kernel, left in (
@@ -67,7 +71,10 @@ def ranking(scores, labels, margin, loss, status, grad, grad_scale):
     ):
         rows = np.flatnonzero(status == left)
         if rows.size:
-            run(kernel, rows, lambda: sorted_rows_scratch(labels.width, n_classes, scores.dtype))
+            run(
+                kernel[with_grad], rows,
+                lambda: sorted_rows_scratch(labels.width, n_classes, scores.dtype),
+            )
 
 
 def hinge(scores, labels, margins, squared, loss, status, grad, grad_scale, label_sums):

@@ -40,9 +40,10 @@ comes out non-finite to an exact path that walks the non-targets alone.
 
 Three kernels compute a list of rows each (``_dispatch.ranking`` runs them
 over chunks of rows on several threads, the second and third only when the
-first leaves rows to them): :func:`ranking_few_targets` for rows of at most
-eight targets, :func:`ranking_many_targets` for the others, and
-:func:`ranking_exact` for rows whose scores are not all finite.
+first leaves rows to them): ``ranking_few_targets`` for rows of at most
+eight targets, ``ranking_many_targets`` for the others, and
+``ranking_exact`` for rows whose scores are not all finite. Each is a pair
+of kernels, without and with the gradient.
 
 Contract of the kernels (the front end guarantees it, the kernels never
 re-check): ``scores`` is C-contiguous float32/float64 of shape (N, C) with
@@ -80,7 +81,7 @@ _LARGEST_INDEX = np.iinfo(np.int64).max
 
 
 def few_targets_scratch(width):
-    """Scratch for :func:`ranking_few_targets` over targets of ``width``
+    """Scratch for ``ranking_few_targets`` over targets of ``width``
     entries a row: ``(classes, sorted_scores, thresholds, violations)``."""
     return (
         np.empty(max(width, SMALL_TARGETS), np.int64),
@@ -90,76 +91,77 @@ def few_targets_scratch(width):
     )
 
 
-@cpu_kernel()
-def ranking_few_targets(
-    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
-    classes, sorted_scores, thresholds, violations,
-):
-    """Compute the listed ``rows`` that have at most SMALL_TARGETS targets.
+def _make_few_targets(with_grad):
+    """Build the kernel for the listed ``rows`` that have at most
+    SMALL_TARGETS targets, for calls with a gradient or without
+    (``with_grad``, a constant of the built kernel).
 
     Row i's per-sample loss goes to ``loss[i]`` and what reading its
     targets found to ``status[i]`` (see ``_labels.read_labels``): a used
     entry outside [0, C) leaves the row uncomputed. A row with more targets
     gets status ``ROW_HAS_MANY_TARGETS`` and one whose sum is not finite
-    ``ROW_NEEDS_EXACT``, both left for :func:`ranking_many_targets` and
-    :func:`ranking_exact` (the front end calls them only when some row
-    needs them, so that a call compiles only the paths it runs). The
-    scratch arrays come from :func:`few_targets_scratch`.
+    ``ROW_NEEDS_EXACT``, both left for ``ranking_many_targets`` and
+    ``ranking_exact`` (the front end calls them only when some row needs
+    them, so that a call compiles only the paths it runs). The scratch
+    arrays come from :func:`few_targets_scratch`.
     """
-    _few_target_rows(
-        borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
-        borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
-        borrowed(rows), borrowed(classes), borrowed(sorted_scores), borrowed(thresholds),
-        borrowed(violations),
-    )
 
-
-# The row loop, separately compiled: its arguments are borrowed views, and
-# ``grad is None`` is still an argument's type, so its branches are pruned.
-@cpu_kernel(internal=True)
-def _few_target_rows(
-    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
-    classes, sorted_scores, thresholds, violations,
-):
-    n_classes = scores.shape[1]
-    for row in rows:
-        x = scores[row]
-        n_targets, row_status = read_labels(indptr, indices, padded, row, n_classes, classes)
-        status[row] = row_status
-        if row_status >= 0:
-            loss[row] = np.nan
-            continue
-        if n_targets > SMALL_TARGETS:
-            status[row] = ROW_HAS_MANY_TARGETS
-            continue
-        sort_eight(classes, n_targets, _LARGEST_INDEX)
-        if _has_no_pairs(classes, n_targets, n_classes):
-            _write_zero_row(loss, grad, row)
-            continue
-        targets_finite = _gather_target_scores(x, classes, n_targets, sorted_scores)
-        sort_eight(sorted_scores, n_targets, np.inf)
-        native_margin = x.dtype.type(margin)
-        for k in range(SMALL_TARGETS):
-            thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
-        offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
-        scale = grad_scale[row] if grad is not None else 0.0
-        row_sum = np.nan
-        if targets_finite:
-            row_sum = _small_row_sum(
-                x, classes, n_targets, sorted_scores, thresholds, offset, violations,
+    @cpu_kernel()
+    def few_targets(
+        scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
+        classes, sorted_scores, thresholds, violations,
+    ):
+        scores, indptr, indices = borrowed(scores), borrowed(indptr), borrowed(indices)
+        loss, status, rows = borrowed(loss), borrowed(status), borrowed(rows)
+        classes, sorted_scores = borrowed(classes), borrowed(sorted_scores)
+        thresholds, violations = borrowed(thresholds), borrowed(violations)
+        if with_grad:  # pruned otherwise: ``grad`` stays the argument, None
+            grad, grad_scale = borrowed(grad), borrowed(grad_scale)
+        n_classes = scores.shape[1]
+        for row in rows:
+            x = scores[row]
+            n_targets, row_status = read_labels(indptr, indices, padded, row, n_classes, classes)
+            status[row] = row_status
+            if row_status >= 0:
+                loss[row] = np.nan
+                continue
+            if n_targets > SMALL_TARGETS:
+                status[row] = ROW_HAS_MANY_TARGETS
+                continue
+            sort_eight(classes, n_targets, _LARGEST_INDEX)
+            if _has_no_pairs(classes, n_targets, n_classes):
+                _write_zero_row(loss, grad, row)
+                continue
+            targets_finite = _gather_target_scores(x, classes, n_targets, sorted_scores)
+            sort_eight(sorted_scores, n_targets, np.inf)
+            native_margin = x.dtype.type(margin)
+            for k in range(SMALL_TARGETS):
+                thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
+            offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
+            scale = grad_scale[row] if grad is not None else 0.0
+            row_sum = np.nan
+            if targets_finite:
+                row_sum = _small_row_sum(
+                    x, classes, n_targets, sorted_scores, thresholds, offset, violations,
+                    grad, row, scale,
+                )
+            if not math.isfinite(row_sum):
+                status[row] = ROW_NEEDS_EXACT
+                continue
+            _finish_row(
+                x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
                 grad, row, scale,
             )
-        if not math.isfinite(row_sum):
-            status[row] = ROW_NEEDS_EXACT
-            continue
-        _finish_row(
-            x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
-            grad, row, scale,
-        )
 
+    return few_targets
+
+
+# Indexed by whether the call computes the gradient: borrowing ``grad``
+# would hide from numba that it is None, and with it which branches to drop.
+ranking_few_targets = (_make_few_targets(False), _make_few_targets(True))
 
 def sorted_rows_scratch(width, n_classes, dtype):
-    """Scratch for :func:`ranking_many_targets` and :func:`ranking_exact`:
+    """Scratch for ``ranking_many_targets`` and ``ranking_exact``:
     ``(classes, sorted_scores, thresholds, native_thresholds, violations,
     buckets, counts)``."""
     slots = max(width, LINEAR_TARGETS) + 1
@@ -174,17 +176,24 @@ def sorted_rows_scratch(width, n_classes, dtype):
     )
 
 
-def _make_sorted_rows(exact):
+def _make_sorted_rows(exact, with_grad):
     """Build the kernel for rows whose targets are sorted in full: counting
-    (``exact`` False) or the exact walk over the non-targets. ``exact`` is
-    a constant of each built kernel, so each compiles one path only."""
+    (``exact`` False) or the exact walk over the non-targets, with the
+    gradient or without. Both are constants of the built kernel, so each
+    compiles one path only."""
 
-    # The row loop apart, on borrowed views, as for _few_target_rows.
-    @cpu_kernel(internal=True)
-    def row_loop(
+    @cpu_kernel()
+    def sorted_rows(
         scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
         classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
     ):
+        scores, indptr, indices = borrowed(scores), borrowed(indptr), borrowed(indices)
+        loss, status, rows = borrowed(loss), borrowed(status), borrowed(rows)
+        classes, sorted_scores = borrowed(classes), borrowed(sorted_scores)
+        thresholds, native_thresholds = borrowed(thresholds), borrowed(native_thresholds)
+        violations, buckets, counts = borrowed(violations), borrowed(buckets), borrowed(counts)
+        if with_grad:  # pruned otherwise: ``grad`` stays the argument, None
+            grad, grad_scale = borrowed(grad), borrowed(grad_scale)
         n_classes = scores.shape[1]
         for row in rows:
             x = scores[row]
@@ -229,32 +238,17 @@ def _make_sorted_rows(exact):
                 grad, row, scale,
             )
 
-    @cpu_kernel()
-    def sorted_rows(
-        scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
-        classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
-    ):
-        row_loop(
-            borrowed(scores), borrowed(indptr), borrowed(indices), padded, margin,
-            borrowed(loss), borrowed(status), borrowed(grad), borrowed(grad_scale),
-            borrowed(rows), borrowed(classes), borrowed(sorted_scores),
-            borrowed(thresholds), borrowed(native_thresholds), borrowed(violations),
-            borrowed(buckets), borrowed(counts),
-        )
-
     return sorted_rows
 
 
-ranking_many_targets = _make_sorted_rows(exact=False)
-ranking_many_targets.__doc__ = """Compute the listed ``rows``, of any number
-    of targets, by counting (arguments as :func:`ranking_few_targets`, with
-    scratch from :func:`sorted_rows_scratch`); a row whose sum is not finite
-    gets status ``ROW_NEEDS_EXACT``."""
-ranking_exact = _make_sorted_rows(exact=True)
-ranking_exact.__doc__ = """Compute the listed ``rows`` by walking the
-    non-targets alone: any scores, infinite or NaN included (arguments as
-    :func:`ranking_many_targets`). For the rare rows that the counting paths
-    hand over."""
+# Rows of any number of targets, by counting (arguments as
+# ranking_few_targets, with scratch from sorted_rows_scratch); a row whose
+# sum is not finite gets status ROW_NEEDS_EXACT. By whether the call
+# computes the gradient, as ranking_few_targets.
+ranking_many_targets = tuple(_make_sorted_rows(False, with_grad) for with_grad in (False, True))
+# Rows walked over their non-targets alone: any scores, infinite or NaN
+# included. For the rare rows that the counting passes hand over.
+ranking_exact = tuple(_make_sorted_rows(True, with_grad) for with_grad in (False, True))
 
 
 @cpu_kernel(inline="always")

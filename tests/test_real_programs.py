@@ -344,8 +344,8 @@ KERNEL_ALLOCATIONS = textwrap.dedent(
     rows = [[1, 2], [0, 5], list(range(10)), [0, 1]]  # many targets; infinite
     target = np.array([row + [-1] * (11 - len(row)) for row in rows])
     fm.multilabel_margin_loss_and_grad(scores, target)
-    for kernel in (_ranking.ranking_few_targets, _ranking.ranking_many_targets,
-                   _ranking.ranking_exact):
+    for kernel in (_ranking.ranking_few_targets[True], _ranking.ranking_many_targets[True],
+                   _ranking.ranking_exact[True]):
         ir = kernel.inspect_llvm(kernel.signatures[0])
         print(ir.count("@NRT_MemInfo_alloc"))
     """
