@@ -12,6 +12,7 @@ a reference to the array that owns the memory (the buffer), so its
 reference count says whether some result, or a view of one, is alive.
 """
 
+import math
 import sys
 import threading
 
@@ -36,7 +37,7 @@ def empty(shape, dtype):
     first).
     """
     dtype = np.dtype(dtype)
-    n_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    n_bytes = math.prod(shape) * dtype.itemsize
     if n_bytes < MIN_BYTES:
         return np.empty(shape, dtype)
     with _lock:
