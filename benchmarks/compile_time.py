@@ -7,10 +7,13 @@ numba cache: what compiling costs, and whether ``cache=True`` hits.
   that call runs), then in another process with that directory (warm: it
   loads), three times over. The times are of the first call alone, after
   ``import fastmargin``.
-- Every variant together: :func:`fastmargin.precompile` of every loss, score
-  dtype and target form (rows of few and many targets and of infinite scores
-  included, so every kernel path), into an empty cache: its wall time (one
-  worker process per loss, in parallel) and each worker's seconds.
+- Every variant together, on common rows (a few targets, finite scores): each
+  loss's every entry point, score dtype and target form called once in one
+  process with an empty cache, as a program touching all of them would.
+- Every kernel path of every variant: :func:`fastmargin.precompile` of every
+  loss, score dtype and target form (rows of many targets and of infinite
+  scores too), into an empty cache: its wall time (one worker process per
+  loss, in parallel) and each worker's seconds.
 
 Run: ``python benchmarks/compile_time.py``.
 """
@@ -57,6 +60,21 @@ _EVERY_VARIANT = textwrap.dedent(
 )
 
 
+# Every variant on common rows (a few targets, finite scores), one process:
+# what a program that touches every entry point, dtype and target form
+# waits for in all.
+_COMMON_ROWS = textwrap.dedent(
+    """
+    import time
+    from fastmargin import _precompile
+    start = time.perf_counter()
+    for variant in _precompile.variants(dtypes=_precompile.DTYPES, targets=_precompile.TARGETS):
+        _precompile.run_variant(*variant, every_path=False)
+    print(time.perf_counter() - start)
+    """
+)
+
+
 def seconds(code, cache_dir, with_workers=False):
     """The seconds that ``code`` prints last, run in a fresh interpreter
     with ``cache_dir`` as numba's cache (and the ``loss=seconds`` pairs it
@@ -88,6 +106,10 @@ def main():
             f"| {statistics.median(warms):.3f} |",
             flush=True,
         )
+    with tempfile.TemporaryDirectory() as cache_dir:
+        cold = seconds(_COMMON_ROWS, cache_dir)
+        warm = seconds(_COMMON_ROWS, cache_dir)
+    print(f"| every variant, common rows only, one process | {cold:.1f} | {warm:.2f} |")
     with tempfile.TemporaryDirectory() as cache_dir:
         cold, workers = seconds(_EVERY_VARIANT, cache_dir, with_workers=True)
         warm = seconds(_EVERY_VARIANT, cache_dir)
