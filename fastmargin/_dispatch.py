@@ -32,13 +32,15 @@ from ._ranking import (
     sorted_rows_scratch,
 )
 
-# The least work, in scores (rows x classes), worth a thread of its own: a
-# chunk wakes a pool thread and makes one kernel call (tens of microseconds
-# in all). Measured on the project's 2-core machine by
-# benchmarks/serial_threshold.py: below about these sizes the serial call
-# was as fast as the parallel one.
-RANKING_CHUNK_SCORES = 1 << 15
-HINGE_CHUNK_SCORES = 1 << 16
+# The least work, in scores (rows x classes), of a chunk: a chunk wakes a
+# pool thread and makes one kernel call (tens of microseconds in all), so a
+# call of fewer than twice this many scores runs serially. Measured on the
+# project's 2-core machine by benchmarks/serial_threshold.py: with twice
+# these sizes (2 or 3 chunks), 2 threads already took 0.82 to 0.90 of the
+# serial time; with the sizes doubled, calls of 1.5 to 2.5 times them ran
+# serially and lost 10 to 20%.
+RANKING_CHUNK_SCORES = 1 << 14
+HINGE_CHUNK_SCORES = 1 << 15
 # Converting labels touches each entry once: far cheaper per entry.
 LABELS_CHUNK_ENTRIES = 1 << 18
 
