@@ -32,9 +32,10 @@ _SPARSE_PARTS = ("data", "indices", "indptr", "row", "col", "coords", "offsets")
 _LABEL_SUM_BLOCKS = 64
 _LABEL_SUM_BYTES = 32 << 20
 # By itemsize of the computed dtype: the smallest magnitude that rounds to
-# infinity (the largest finite value plus half an ulp of it).
+# infinity, the largest finite value plus half its ulp (2**128 - 2**103 for
+# float32, exact in float64; a tie rounds to even, which is infinity).
 _OVERFLOW_THRESHOLD = {
-    4: float(np.finfo(np.float32).max) * (1 + 2.0**-25),
+    4: float(np.finfo(np.float32).max) + 2.0**103,
     8: math.inf,
 }
 

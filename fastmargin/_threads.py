@@ -76,8 +76,16 @@ def parallel_for(body, n_items, n_chunks):
     call = _Call(body, n_items, n_chunks)
     if helpers > 0:
         _pool.request(call.work, helpers)
-    call.work()
-    call.wait()
+    try:
+        call.work()
+        call.done.wait()
+    except BaseException:  # KeyboardInterrupt: no chunk may run after we return
+        call.cancel()
+        raise
+    finally:
+        call.body = None  # queued helpers keep the call: let go of its arrays
+    if call.errors:
+        raise call.errors[0]
 
 
 class _Call:
@@ -93,26 +101,41 @@ class _Call:
         self.lock = threading.Lock()
         self.remaining = n_chunks
         self.errors = []
+        self.cancelled = False
         self.done = threading.Event()
 
     def work(self):
-        """Run chunks until none is left (called by the caller and helpers)."""
+        """Run chunks until none is left (called by the caller and helpers);
+        once cancelled, only count them off."""
         for chunk in self.chunks:
-            start = chunk * self.n_items // self.n_chunks
-            stop = (chunk + 1) * self.n_items // self.n_chunks
             try:
-                self.body(start, stop)
-            except BaseException as error:  # re-raised in the calling thread
+                if not self.cancelled:
+                    start = chunk * self.n_items // self.n_chunks
+                    stop = (chunk + 1) * self.n_items // self.n_chunks
+                    self.body(start, stop)
+            except Exception as error:  # re-raised in the calling thread
                 self.errors.append(error)
+            finally:
+                with self.lock:
+                    self.remaining -= 1
+                    if self.remaining == 0:
+                        self.done.set()
+
+    def cancel(self):
+        """Skip the chunks nobody has started, and wait for those that run
+        (their writes must end before the caller's arrays are used again),
+        even through another KeyboardInterrupt."""
+        self.cancelled = True
+        for _ in self.chunks:  # count off what is left, here
             with self.lock:
                 self.remaining -= 1
                 if self.remaining == 0:
                     self.done.set()
-
-    def wait(self):
-        self.done.wait()
-        if self.errors:
-            raise self.errors[0]
+        while not self.done.is_set():
+            try:
+                self.done.wait(0.05)
+            except KeyboardInterrupt:
+                continue
 
 
 class _Pool:
@@ -138,7 +161,12 @@ class _Pool:
 
     def _serve(self):
         while True:
-            self.tasks.get()()
+            work = self.tasks.get()
+            try:
+                work()
+            except Exception:  # never: work() keeps its chunks' errors
+                pass
+            del work  # hold no finished call while waiting for the next
 
 
 _pool = _Pool()

@@ -12,6 +12,7 @@ import pytest
 
 import naive
 from fastmargin import (
+    multilabel_hinge_loss,
     multilabel_margin_loss,
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
@@ -717,3 +718,17 @@ def test_margin_must_be_finite_in_the_scores_dtype():
         multilabel_margin_loss(np.zeros((1, 3), np.float32), np.array([[0]]), margin=1e39)
     # The same margin is fine for float64 scores.
     multilabel_margin_loss(np.zeros((1, 3)), np.array([[0]]), margin=1e39)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_margin_finite_in_float32_is_exactly_what_rounds_to_a_finite_float32(sign):
+    # The largest float32 plus half its ulp (2**103) rounds to infinity; any
+    # float64 below it rounds to the largest float32 and must be accepted.
+    largest = float(np.finfo(np.float32).max)
+    scores = np.zeros((1, 3), np.float32)
+    below = sign * (largest + 2.0**103 - 2.0**78)
+    assert np.isfinite(np.float32(below))
+    for function in (multilabel_margin_loss, multilabel_hinge_loss):
+        function(scores, np.array([[0]]), margin=below)
+        with pytest.raises(ValueError, match="finite in the scores' dtype float32"):
+            function(scores, np.array([[0]]), margin=sign * (largest + 2.0**103))

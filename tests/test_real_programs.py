@@ -9,10 +9,12 @@ forks, and the children make such calls too.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -367,3 +369,38 @@ def test_ranking_kernels_allocate_nothing(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["0", "0", "0"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
+def test_an_interrupt_returns_only_after_the_running_chunks_and_skips_the_rest():
+    """Ctrl-C in the calling thread while a pool thread runs a chunk: no
+    chunk may still write into the caller's arrays once the call has raised
+    (a notebook user catches it and calls again with the same out=)."""
+    lock = threading.Lock()
+    running = [0]
+    finished = []
+    interrupted = []
+
+    def body(start, stop):
+        with lock:
+            running[0] += 1
+        try:
+            if threading.current_thread() is threading.main_thread():
+                time.sleep(0.005)  # slow enough for the helper to take a chunk
+            else:
+                if not interrupted:
+                    interrupted.append(start)
+                    time.sleep(0.1)  # the caller has done its chunks: it waits
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                time.sleep(0.1)
+                finished.append(start)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    with pytest.raises(KeyboardInterrupt):
+        _threads.parallel_for(body, 8, 8)
+    assert interrupted and running[0] == 0
+    done = len(finished)
+    time.sleep(0.3)
+    assert len(finished) == done  # nothing started afterwards
