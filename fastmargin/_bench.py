@@ -298,11 +298,12 @@ def busy_processes(count):
     ...     len(processes), processes[0].poll() is None
     (1, True)
     """
-    processes = [
-        subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdin=subprocess.DEVNULL)
-        for _ in range(count)
-    ]
+    processes = []
     try:
+        for _ in range(count):
+            processes.append(
+                subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdin=subprocess.DEVNULL)
+            )
         time.sleep(0.2 if count else 0.0)  # let them start spinning
         yield processes
     finally:

@@ -194,7 +194,7 @@ def _numba_layer():
     except ValueError:  # no parallel numba code has run in this process
         pass
     configured = numba.config.THREADING_LAYER
-    if configured in ("tbb", "omp", "workqueue"):
+    if configured != "default":  # a layer, or a kind (safe, forksafe, ...)
         return configured, False
     for layer in ("tbb", "omp", "workqueue"):
         try:

@@ -62,7 +62,7 @@ def ranking(scores, labels, margin, loss, status, grad, grad_scale):
 
     with_grad = grad is not None
     run(
-        ranking_few_targets[with_grad], np.arange(n_rows),
+        ranking_few_targets[with_grad], np.arange(n_rows, dtype=np.int64),
         lambda: few_targets_scratch(labels.width),
     )
     if n_rows == 0 or status.min() > max(ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT):

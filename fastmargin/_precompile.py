@@ -9,9 +9,10 @@ ranking variants in one, all hinge variants in another, ...), so that no two
 processes write the same cache index.
 """
 
-import multiprocessing
+import json
+import subprocess
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
@@ -84,11 +85,21 @@ def run_variant(loss, entry, dtype, target, every_path=True):
 
 
 def _compile_group(group):
-    """Run one group's variants (in a worker process); return its seconds."""
+    """Run one group's variants; return its seconds."""
     start = time.perf_counter()
     for variant in group:
         run_variant(*variant)
     return time.perf_counter() - start
+
+
+# What a worker runs: a fresh interpreter (nothing of the caller's process
+# inherited, and no re-import of the caller's script, as multiprocessing's
+# spawn would do) that prints its seconds last.
+_WORKER = (
+    "import json, sys\n"
+    "from fastmargin._precompile import _compile_group\n"
+    "print(_compile_group([tuple(v) for v in json.loads(sys.argv[1])]))\n"
+)
 
 
 def precompile(
@@ -112,8 +123,8 @@ def precompile(
         Target forms: -1 padded indices of either dtype, bool indicators,
         scipy.sparse CSR. Default ("int64",).
     processes : int, optional
-        Worker processes, one per loss at most. Default: as many as there
-        are losses.
+        Worker processes (fresh interpreters), one per loss at most.
+        Default: as many as there are losses.
     progress : callable, optional
         Called as ``progress(done, total, loss, seconds)`` after each loss's
         variants are compiled.
@@ -127,6 +138,16 @@ def precompile(
     ------
     ValueError
         For an unknown loss, dtype or target form.
+    RuntimeError
+        When a worker fails (its error output is in the message).
+
+    Notes
+    -----
+    The cache is numba's: ``__pycache__`` beside fastmargin's source when
+    that is writable by the process that later loads it, else numba's
+    per-user cache, or ``NUMBA_CACHE_DIR``. In a container image built as
+    root and run as another user, set ``NUMBA_CACHE_DIR`` to a directory
+    both can use, or the runtime user recompiles everything.
 
     Examples
     --------
@@ -146,15 +167,33 @@ def precompile(
             )
     groups = {loss: variants((loss,), dtypes, targets) for loss in losses}
     workers = max(1, min(processes or len(groups), len(groups)))
+    pending = list(groups.items())
+    running = {}
     seconds = {}
-    # Fresh interpreters ("spawn"): nothing of this process (threads, a
-    # half-initialised numba) is inherited.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as executor:
-        futures = {executor.submit(_compile_group, group): loss for loss, group in groups.items()}
-        for done, future in enumerate(as_completed(futures), start=1):
-            loss = futures[future]
-            seconds[loss] = future.result()
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                loss, group = pending.pop(0)
+                running[loss] = subprocess.Popen(
+                    [sys.executable, "-c", _WORKER, json.dumps(group)],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                )
+            loss, worker = next(
+                ((loss, worker) for loss, worker in running.items() if worker.poll() is not None),
+                (None, None),
+            )
+            if worker is None:
+                time.sleep(0.05)
+                continue
+            del running[loss]
+            out, err = worker.communicate()
+            if worker.returncode != 0:
+                raise RuntimeError(f"compiling the {loss} kernels failed:\n{err}")
+            seconds[loss] = float(out.split()[-1])
             if progress is not None:
-                progress(done, len(groups), loss, seconds[loss])
+                progress(len(seconds), len(groups), loss, seconds[loss])
+    finally:
+        for worker in running.values():  # an error or an interrupt: stop the rest
+            worker.kill()
+            worker.wait()
     return seconds

@@ -541,3 +541,16 @@ def test_bench_load_runs_busy_processes_and_says_so():
 def test_precompile_refuses_unknown_variants(arguments):
     with pytest.raises(ValueError, match=next(iter(arguments))):
         fastmargin.precompile(**arguments)
+
+
+def test_precompile_runs_from_a_script_without_a_main_guard(tmp_path):
+    # Workers must not re-import the caller's script (as multiprocessing's
+    # spawn does, which fails for a top-level call in a build script).
+    script = tmp_path / "build.py"
+    script.write_text(
+        "import fastmargin\n"
+        "print(sorted(fastmargin.precompile(losses=['hinge'])))\n"
+    )
+    completed = run_in_fresh_cache(tmp_path / "cache", str(script))
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["['hinge']"]
