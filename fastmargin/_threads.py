@@ -122,20 +122,16 @@ class _Call:
                         self.done.set()
 
     def cancel(self):
-        """Skip the chunks nobody has started, and wait for those that run
-        (their writes must end before the caller's arrays are used again),
-        even through another KeyboardInterrupt."""
+        """Skip the chunks nobody has started, and wait for those that run:
+        their writes must end before the caller's arrays are used again (a
+        second KeyboardInterrupt stops the wait)."""
         self.cancelled = True
         for _ in self.chunks:  # count off what is left, here
             with self.lock:
                 self.remaining -= 1
                 if self.remaining == 0:
                     self.done.set()
-        while not self.done.is_set():
-            try:
-                self.done.wait(0.05)
-            except KeyboardInterrupt:
-                continue
+        self.done.wait()
 
 
 class _Pool:
