@@ -86,21 +86,6 @@ def _positive_int(text):
     return value
 
 
-def _non_negative_int(text):
-    """The value of an option that must be an integer >= 0.
-
-    >>> _non_negative_int("0")
-    0
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
 def _count(text):
     """The value of an option that must be a non-negative integer."""
     try:
@@ -962,7 +947,7 @@ def build_parser(prog="fastmargin"):
     )
     bench.add_argument(
         "--load",
-        type=_non_negative_int,
+        type=_count,
         default=0,
         metavar="K",
         help="run K busy processes (a CPU-bound Python loop each) beside the timings (default 0)",

@@ -26,15 +26,11 @@ VECTOR_REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 CACHE = True
 
 
-def cpu_kernel(*, parallel=False, fastmath=FASTMATH, inline="never", internal=False):
+def cpu_kernel(*, fastmath=FASTMATH, inline="never", internal=False):
     """Return the ``numba.njit`` decorator used for every CPU kernel.
 
     Parameters
     ----------
-    parallel : bool, optional
-        Compile with ``parallel=True``. No fastmargin kernel does: they run
-        on fastmargin's own threads (``_threads.py``), never on numba's
-        threading layer.
     fastmath : set of str, optional
         LLVM fast-math flags, :data:`FASTMATH` by default.
     inline : {"never", "always"}, optional
@@ -53,10 +49,9 @@ def cpu_kernel(*, parallel=False, fastmath=FASTMATH, inline="never", internal=Fa
     >>> from fastmargin._numba_options import FASTMATH, cpu_kernel
     >>> sorted(FASTMATH)  # never "nnan" or "ninf": NaN must propagate
     ['contract', 'nsz']
-    >>> decorate = cpu_kernel(parallel=True)
+    >>> decorate = cpu_kernel(internal=True)
     """
     return numba.njit(
-        parallel=parallel,
         fastmath=set(fastmath),
         cache=CACHE,
         error_model="numpy",
