@@ -20,6 +20,8 @@ from ._hinge import hinge_rows
 from ._labels import (
     ROW_HAS_MANY_TARGETS,
     ROW_NEEDS_EXACT,
+    copy_entries_to_end,
+    count_entries_to_end,
     count_indicator_labels,
     fill_indicator_from_labels,
     fill_labels_from_indicator,
@@ -43,6 +45,9 @@ RANKING_CHUNK_SCORES = 1 << 14
 HINGE_CHUNK_SCORES = 1 << 15
 # Converting labels touches each entry once: far cheaper per entry.
 LABELS_CHUNK_ENTRIES = 1 << 18
+# The hinge kernel's indicator when the labels come as lists: an array all
+# the same, so that one compiled variant serves every target form.
+_NO_INDICATOR = np.zeros((0, 0), np.bool_)
 
 
 def ranking(scores, labels, margin, loss, status, grad, grad_scale):
@@ -91,12 +96,13 @@ def hinge(scores, labels, margins, squared, loss, status, grad, grad_scale, labe
     else:
         n_blocks = label_sums.shape[0]
         n_chunks = _threads.chunk_count(n_blocks, work, HINGE_CHUNK_SCORES)
+    indicator = _NO_INDICATOR if labels.indicator is None else labels.indicator
 
     def chunk(first_block, stop_block):
         hinge_rows(
-            scores, labels.indptr, labels.indices, labels.padded, labels.width,
-            labels.indicator, margins, squared, loss, status, grad, grad_scale,
-            label_sums, n_blocks, first_block, stop_block,
+            scores, labels.indptr, labels.indices, labels.padded, labels.width, indicator,
+            margins, squared, loss, status, grad, grad_scale, label_sums, n_blocks,
+            first_block, stop_block,
         )
 
     _threads.parallel_for(chunk, n_blocks, n_chunks)
@@ -111,6 +117,19 @@ def _over_rows(kernel, n_rows, work, *arguments):
 def count_labels(indicator, counts):
     """``counts[i]``: the True entries of row i of a bool (N, C) indicator."""
     _over_rows(count_indicator_labels, indicator.shape[0], indicator.size, indicator, counts)
+
+
+def row_lengths(padded, counts):
+    """``counts[i]``: the entries of row i of a -1 padded index matrix up to
+    and including its first -1."""
+    # Reads stop at each row's -1: the matrix's size only bounds the work.
+    _over_rows(count_entries_to_end, padded.shape[0], padded.size, padded, counts)
+
+
+def compact_rows(padded, starts, entries):
+    """Copy row i of a -1 padded index matrix, up to and including its first
+    -1, to ``entries[starts[i]:]``."""
+    _over_rows(copy_entries_to_end, padded.shape[0], entries.size, padded, starts, entries)
 
 
 def labels_from_indicator(indicator, starts, labels):

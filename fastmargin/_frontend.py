@@ -107,7 +107,7 @@ def _check_margin(margin, dtype):
 def _label_margins(margin, n_classes, dtype):
     """The hinge's margins as an array (C,) of the scores' dtype: a scalar
     repeated, or one finite margin per label."""
-    if np.ndim(margin) == 0:
+    if isinstance(margin, (int, float)) or np.ndim(margin) == 0:
         return np.full(n_classes, _check_margin(margin, dtype), dtype=dtype)
     margins = np.asarray(margin)
     if margins.dtype.kind not in "iuf":
@@ -166,13 +166,13 @@ def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional):
     The gradient of ``sum(grad_output * loss)`` for "none", of
     ``grad_output * loss`` for "mean" and "sum".
     """
+    divisor = _gradient_divisor(reduction, n_rows, n_classes)
     if grad_output is None:
-        weights = np.ones(n_rows)
-    else:
-        weights = np.asarray(grad_output)
-        _check_grad_output(weights.shape, weights.dtype, reduction, n_rows, one_dimensional)
-        weights = np.broadcast_to(weights.astype(np.float64).reshape(-1), (n_rows,))
-    return weights / _gradient_divisor(reduction, n_rows, n_classes)
+        return np.full(n_rows, 1.0 / divisor)
+    weights = np.asarray(grad_output)
+    _check_grad_output(weights.shape, weights.dtype, reduction, n_rows, one_dimensional)
+    weights = np.broadcast_to(weights.astype(np.float64).reshape(-1), (n_rows,))
+    return weights / divisor
 
 
 def _reduce(row_losses, reduction, dtype, one_dimensional):

@@ -20,7 +20,8 @@ one loop serves every target form, and a label listed twice is one label.
 Contract of the driver (the front end guarantees it): ``scores`` is
 C-contiguous float32/float64 (N, C) with N, C >= 1; ``indptr``, ``indices``,
 ``padded``, ``width`` as in ``_labels.py``, or ``indicator`` a C-contiguous
-bool (N, C) array (then the label lists are not read); ``margins`` has the
+bool (N, C) array (then the label lists are not read; an empty (0, 0) one
+otherwise: one compiled variant serves both); ``margins`` has the
 scores' dtype, shape (C,), finite; ``loss`` float64 (N,); ``status`` int64
 (N,); ``grad`` None or shaped like ``scores``, with ``grad_scale`` float64
 (N,); ``label_sums`` None or float64 zeros of shape (n_blocks, C);
@@ -61,30 +62,30 @@ def hinge_rows(
     uncomputed.
     """
     n_rows, n_classes = scores.shape
+    from_indicator = indicator.shape[0] != 0
     labels = np.empty(width, np.int64)
-    mask = np.zeros(n_classes if indicator is None else 0, np.bool_)
+    mask = np.zeros(0 if from_indicator else n_classes, np.bool_)
     terms = np.empty(n_classes, np.float64)
     for block in range(first_block, stop_block):
         for row in range(block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks):
             scale = grad_scale[row] if grad is not None else 0.0
-            if indicator is not None:
+            n_labels = 0
+            if from_indicator:
                 status[row] = ROW_OK
-                loss[row] = _hinge_row(
-                    scores[row], indicator[row], margins, squared, grad, row, scale,
-                    label_sums, block, terms,
+                is_label = indicator[row]
+            else:
+                n_labels, row_status = read_labels(
+                    indptr, indices, padded, row, n_classes, labels
                 )
-                continue
-            n_labels, row_status = read_labels(
-                indptr, indices, padded, row, n_classes, labels
-            )
-            status[row] = row_status
-            if row_status >= 0:
-                loss[row] = np.nan
-                continue
-            for k in range(n_labels):
-                mask[labels[k]] = True
+                status[row] = row_status
+                if row_status >= 0:
+                    loss[row] = np.nan
+                    continue
+                for k in range(n_labels):
+                    mask[labels[k]] = True
+                is_label = mask
             loss[row] = _hinge_row(
-                scores[row], mask, margins, squared, grad, row, scale, label_sums,
+                scores[row], is_label, margins, squared, grad, row, scale, label_sums,
                 block, terms,
             )
             for k in range(n_labels):

@@ -1,14 +1,17 @@
 """The kernels' canonical target form, and the compiled loops that read and
 build it.
 
-Every loss kernel reads a sample's labels as one list of class indices,
-``indices[indptr[i]:indptr[i + 1]]``: a padded (N, K) index matrix is that
-with ``indptr[i] = i * K`` (a row then ends early at its first -1), a CSR
-label matrix is that as it stands. :func:`read_labels` is the one loop that
-reads such a row for every kernel, checking each used entry on the way.
+Every loss kernel reads a sample's labels as one list of int64 class
+indices, ``indices[indptr[i]:indptr[i + 1]]``: a padded (N, K) int64 index
+matrix is that with ``indptr[i] = i * K`` (a row then ends early at its
+first -1), a CSR label matrix is that as it stands. :func:`read_labels` is
+the one loop that reads such a row for every kernel, checking each used
+entry on the way. One index dtype means one compiled variant of each
+kernel per score dtype, whatever form the caller's target has.
 
-The converters between label lists and dense 0/1 indicators live here too,
-as loops over a range of rows (the front end spreads ranges over threads).
+The converters into that form (from dense 0/1 indicators, from int32
+padded rows) and back to indicators live here too, as loops over a range
+of rows (the front end spreads ranges over threads).
 """
 
 import numpy as np
@@ -77,6 +80,36 @@ def count_indicator_labels(indicator, counts, start, stop):
         for label in range(indicator.shape[1]):
             count += indicator[row, label]
         counts[row] = count
+
+
+@cpu_kernel()
+def count_entries_to_end(padded, counts, start, stop):
+    """``counts[i]`` = entries of row i of a -1 padded (N, K) index matrix
+    up to and including its first -1 (K when it has none), for rows
+    ``start`` to ``stop - 1``."""
+    for row in range(start, stop):
+        count = padded.shape[1]
+        for position in range(padded.shape[1]):
+            if padded[row, position] == -1:
+                count = position + 1
+                break
+        counts[row] = count
+
+
+@cpu_kernel()
+def copy_entries_to_end(padded, starts, entries, start, stop):
+    """Copy row i of a -1 padded (N, K) index matrix, up to and including
+    its first -1, to ``entries[starts[i]:]``, for rows ``start`` to
+    ``stop - 1``: the rows stay padded rows (a -1 still ends each), in
+    ``entries``' dtype, without their unused tails."""
+    for row in range(start, stop):
+        position = starts[row]
+        for column in range(padded.shape[1]):
+            label = padded[row, column]
+            entries[position] = label
+            position += 1
+            if label == -1:
+                break
 
 
 @cpu_kernel()

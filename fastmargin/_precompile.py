@@ -121,7 +121,9 @@ def precompile(
         Score dtypes. Default ("float32",).
     targets : sequence of {"int64", "int32", "bool", "csr"}, optional
         Target forms: -1 padded indices of either dtype, bool indicators,
-        scipy.sparse CSR. Default ("int64",).
+        scipy.sparse CSR. Default ("int64",). The kernels are the same for
+        every form (each is converted to int64 label lists first); the
+        other forms add only their small converters.
     processes : int, optional
         Worker processes (fresh interpreters), one per loss at most.
         Default: as many as there are losses.

@@ -48,7 +48,7 @@ of kernels, without and with the gradient.
 Contract of the kernels (the front end guarantees it, the kernels never
 re-check): ``scores`` is C-contiguous float32/float64 of shape (N, C) with
 N, C >= 1; the targets are in the canonical form of ``_labels.py``
-(``indptr`` int64 (N + 1,), ``indices`` int32/int64, ``padded``), and the
+(``indptr`` int64 (N + 1,), ``indices`` int64, ``padded``), and the
 scratch comes from :func:`few_targets_scratch` or
 :func:`sorted_rows_scratch` for a ``width`` of at least every row's entry
 count; ``margin`` is a finite float; ``loss`` is float64 (N,); ``status``

@@ -31,10 +31,9 @@ class LabelRows(NamedTuple):
     """
 
     indptr: np.ndarray  # int64, (N + 1,)
-    # int64, or int32 for a padded int32 target (read in place: converting
-    # an (N, C) index matrix would cost a pass over it); indicator and sparse
-    # labels, a few per row, are converted to int64 so that the kernels need
-    # not be compiled for both (a cost nobody can measure).
+    # int64 (the CPU kernels are compiled for it alone): a padded int64
+    # target is read in place; the other forms are converted, and an int32
+    # one keeps only its rows' used entries (see ``_compact_rows``).
     indices: np.ndarray  # 1-D
     padded: bool
     width: int  # most entries in a row
@@ -108,7 +107,7 @@ def is_indicator(shape, dtype, n_rows, n_classes, one_dimensional):
                 f"{scores_shape}, got shape {shape}"
             )
         return True
-    if not np.issubdtype(dtype, np.integer):
+    if dtype.kind not in "iu":
         raise TypeError(
             "target must hold integer class indices padded with -1, a bool "
             f"indicator or a scipy.sparse label matrix, got dtype {dtype}"
@@ -140,7 +139,9 @@ def _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape):
     may_be_indicator = target.shape == scores_shape
     if one_dimensional:
         target = target.reshape(1, -1)
-    if target.dtype not in (np.int32, np.int64):
+    if target.dtype == np.int32:
+        return _compact_rows(np.ascontiguousarray(target), may_be_indicator)
+    if target.dtype != np.int64:
         if target.dtype == np.uint64 and target.size and target.max() > _INT64_MAX:
             row, column = np.argwhere(target > _INT64_MAX)[0]
             _raise_bad_index(target, row, column, n_classes, one_dimensional)
@@ -156,6 +157,26 @@ def _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape):
         target,
         may_be_indicator,
     )
+
+
+def _compact_rows(target, may_be_indicator):
+    """LabelRows of a C-contiguous int32 (N, K) padded target, as int64.
+
+    int32 is common enough to deserve no copy of the whole matrix (the
+    padded (N, C) layout would double a call's memory traffic), and rare
+    enough not to be worth a second compiled variant of every kernel (a
+    second or two each on first use): each row is kept up to and including
+    its first -1, a pass over the used entries only. The rows stay padded
+    rows, so positions within a row, and what a row of 0s and 1s reports,
+    are those of the caller's matrix.
+    """
+    n_rows, width = target.shape
+    indptr = np.zeros(n_rows + 1, np.int64)
+    _dispatch.row_lengths(target, indptr[1:])
+    np.add.accumulate(indptr, out=indptr)
+    indices = np.empty(indptr[-1], np.int64)
+    _dispatch.compact_rows(target, indptr[:-1], indices)
+    return LabelRows(indptr, indices, True, width, None, target, may_be_indicator)
 
 
 def _sparse_rows(target, n_rows, n_classes):

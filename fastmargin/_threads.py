@@ -59,6 +59,8 @@ def chunk_count(n_items, work, min_chunk_work):
     costs more than it saves), at most ``CHUNKS_PER_THREAD`` per thread. 1
     means: run serially in the calling thread."""
     by_work = work // max(min_chunk_work, 1)
+    if by_work < 2:  # most small calls: no need to ask numba for a count
+        return 1
     return int(max(1, min(n_items, by_work, CHUNKS_PER_THREAD * thread_count())))
 
 

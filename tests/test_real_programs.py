@@ -371,6 +371,58 @@ def test_ranking_kernels_allocate_nothing(tmp_path):
     assert completed.stdout.split() == ["0", "0", "0"]
 
 
+# Every entry point with every target form, float32 scores: how many
+# variants of each kernel numba compiled.
+COMPILED_VARIANTS = textwrap.dedent(
+    """
+    import numpy as np
+    import scipy.sparse
+    import fastmargin as fm
+    from fastmargin import _hinge, _ranking
+
+    scores = np.linspace(-1, 1, 18, dtype=np.float32).reshape(3, 6)
+    labels = [[1, 2], [0], [3, 4, 5]]
+    padded = np.array([row + [-1] * (6 - len(row)) for row in labels])
+    forms = [
+        padded, padded[:, :3], padded.astype(np.int32), padded[:, :3].astype(np.int32),
+        padded.astype(np.int16), fm.indicator_from_targets(padded, 6),
+        scipy.sparse.csr_array(fm.indicator_from_targets(padded, 6)),
+    ]
+    for target in forms:
+        fm.multilabel_margin_loss_and_grad(scores, target)
+        fm.multilabel_margin_loss(scores, target)
+        fm.multilabel_hinge_loss_and_grad(scores, target)
+        fm.multilabel_hinge_loss(scores, target)
+        fm.AdaptiveMargins(6).loss_and_grad(scores, target)
+    for kernel in (
+        _ranking.ranking_few_targets[True], _ranking.ranking_few_targets[False],
+        _hinge.hinge_rows,
+    ):
+        print(len(kernel.signatures))
+    """
+)
+
+
+def test_every_target_form_runs_the_same_compiled_kernels():
+    """Each variant of a kernel costs a second or two of compiling on its
+    first call: the target forms (int64, int32 and other integer indices,
+    padded or compact, bool indicators, CSR) all reach the kernels as the
+    same types, so a program that uses several compiles each kernel once
+    per score dtype and entry point (fused, loss only, adaptive)."""
+    environment = dict(os.environ)
+    environment.pop("NUMBA_DISABLE_JIT", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", COMPILED_VARIANTS],
+        cwd=REPOSITORY,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["1", "1", "3"]
+
+
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
 def test_an_interrupt_returns_only_after_the_running_chunks_and_skips_the_rest():
     """Ctrl-C in the calling thread while a pool thread runs a chunk: no

@@ -242,6 +242,24 @@ def padded_targets(draw):
 
 
 @given(padded_targets())
+def test_int32_rows_keep_their_entries_up_to_the_first_minus_one(case):
+    """The kernels read int64 label lists only: an int32 padded target is
+    converted, keeping each row up to and including its first -1 (the
+    junk after it is dropped) as a padded row of its own."""
+    from fastmargin._targets import _compact_rows
+
+    target, _ = case
+    target = np.atleast_2d(target).astype(np.int32)
+    rows = _compact_rows(np.ascontiguousarray(target), may_be_indicator=False)
+    assert rows.padded and rows.indices.dtype == np.int64 and rows.indptr.dtype == np.int64
+    assert rows.width == target.shape[1] and rows.padded_source is not None
+    for row, entries in enumerate(target.tolist()):
+        kept = entries[: entries.index(-1) + 1] if -1 in entries else entries
+        assert rows.indices[rows.indptr[row]:rows.indptr[row + 1]].tolist() == kept
+    assert rows.indptr[0] == 0 and rows.indptr[-1] == rows.indices.size
+
+
+@given(padded_targets())
 def test_converters_round_trip(case):
     target, n_classes = case
     with warnings.catch_warnings():

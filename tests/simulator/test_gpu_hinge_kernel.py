@@ -129,6 +129,8 @@ def run_cpu(scores, rows, margins, squared, grad_scale, n_label_blocks):
     label_sums = (None if n_label_blocks is None
                   else np.zeros((n_label_blocks, n_classes)))
     n_blocks = 1 if n_label_blocks is None else n_label_blocks
+    if indicator is None:  # the CPU kernel's contract: an empty indicator
+        indicator = np.zeros((0, 0), np.bool_)
     hinge_rows(scores, indptr, indices, padded, width, indicator, margins, squared,
                loss, status, grad, grad_scale, label_sums, n_blocks, 0, n_blocks)
     return loss, status, grad, label_sums
