@@ -30,6 +30,7 @@ import scipy.sparse
 from ._targets import (
     LabelRows,
     as_label_rows,
+    host_array,
     is_indicator,
     raise_for_bad_rows,
     warn_if_indicator_like,
@@ -223,7 +224,7 @@ def _view(value, library, name):
             f"{name} is a DLPack GPU array without __cuda_array_interface__; "
             "fastmargin reads it through CuPy or PyTorch, and neither is installed"
         )
-    return _to_device(np.ascontiguousarray(value), library)
+    return _to_device(np.ascontiguousarray(host_array(value, name)), library)
 
 
 def _to_device(host, library):
@@ -394,6 +395,8 @@ def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional, 
 
 def _gradient_destination(out, scores, one_dimensional, inputs, library):
     """Check a caller's ``out``; return (the kernel's (N, C) view, result).
+    ``inputs`` maps each argument's name to the arrays it stands for (the
+    caller's object and what the kernel reads of it).
 
     Host callers (device="cuda") give a NumPy ``out``, checked as on the CPU;
     the kernel writes a device buffer that :func:`finish` copies into it.
@@ -414,10 +417,11 @@ def _gradient_destination(out, scores, one_dimensional, inputs, library):
         view.shape, np.dtype(view.dtype), view.is_c_contiguous(), scores, one_dimensional
     )
     span = _span(out)
-    for name, value in inputs.items():
-        other = _span(value)
-        if span and other and span[0] < other[1] and other[0] < span[1]:
-            raise ValueError(f"out must not share memory with {name}")
+    for name, values in inputs.items():
+        for value in values:
+            other = _span(value)
+            if span and other and span[0] < other[1] and other[0] < span[1]:
+                raise ValueError(f"out must not share memory with {name}")
     return view.reshape(scores.shape), out
 
 
@@ -457,7 +461,11 @@ def prepare(input, target, reduction, grad_output, with_grad, out, library, *, k
             grad_result, grad = _empty(shape, scores.dtype, library)
             grad = grad.reshape(scores.shape)
         else:
-            inputs = {"input": input, "target": target, "grad_output": grad_output}
+            inputs = {
+                "input": (input, scores),
+                "target": (target, rows.indptr, rows.indices, rows.indicator),
+                "grad_output": (grad_output,),
+            }
             grad, grad_result = _gradient_destination(
                 out, scores, one_dimensional, inputs, library
             )

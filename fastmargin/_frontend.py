@@ -8,6 +8,7 @@ re-check.
 
 import math
 import numbers
+import warnings
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -18,6 +19,7 @@ from ._targets import (
     LabelRows,
     as_label_rows,
     check_positive_int,
+    host_array,
     raise_for_bad_rows,
     warn_if_indicator_like,
 )
@@ -42,7 +44,7 @@ _OVERFLOW_THRESHOLD = {
 
 def _as_scores(input):
     """Return ``(scores, one_dimensional)`` with scores (N, C) float32/float64."""
-    scores = np.asarray(input)
+    scores = host_array(input, "input")
     _, computed_dtype = _check_scores(scores.shape, scores.dtype)
     scores = scores.astype(computed_dtype, copy=False)
     one_dimensional = scores.ndim == 1
@@ -89,7 +91,13 @@ def _check_real(value, name):
     )
     if not is_real or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float64's range
+        digits = len(str(abs(int(value))))
+        raise ValueError(
+            f"{name} must be finite in float64, got an int of {digits} digits"
+        ) from None
 
 
 def _check_margin(margin, dtype):
@@ -107,9 +115,11 @@ def _check_margin(margin, dtype):
 def _label_margins(margin, n_classes, dtype):
     """The hinge's margins as an array (C,) of the scores' dtype: a scalar
     repeated, or one finite margin per label."""
-    if isinstance(margin, (int, float)) or np.ndim(margin) == 0:
+    if isinstance(margin, (int, float)):
         return np.full(n_classes, _check_margin(margin, dtype), dtype=dtype)
-    margins = np.asarray(margin)
+    margins = host_array(margin, "margin")
+    if margins.ndim == 0:
+        return np.full(n_classes, _check_margin(margin, dtype), dtype=dtype)
     if margins.dtype.kind not in "iuf":
         raise TypeError(f"margin must hold real numbers, got dtype {margins.dtype}")
     if margins.shape != (n_classes,):
@@ -169,7 +179,7 @@ def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional):
     divisor = _gradient_divisor(reduction, n_rows, n_classes)
     if grad_output is None:
         return np.full(n_rows, 1.0 / divisor)
-    weights = np.asarray(grad_output)
+    weights = host_array(grad_output, "grad_output")
     _check_grad_output(weights.shape, weights.dtype, reduction, n_rows, one_dimensional)
     weights = np.broadcast_to(weights.astype(np.float64).reshape(-1), (n_rows,))
     return weights / divisor
@@ -201,23 +211,28 @@ class _Batch(NamedTuple):
 
 
 def _gradient_destination(out, scores, one_dimensional, inputs):
-    """Check a caller's ``out`` array and return it as an (N, C) view."""
+    """Check a caller's ``out`` array and return it as an (N, C) view.
+
+    ``inputs`` maps each argument's name to the arrays it stands for: the
+    caller's object and what the kernel reads of it (a tensor, memoryview
+    or DataFrame as input is seen as the array it converts to)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
     _check_out_layout(
         out.shape, out.dtype, out.flags.c_contiguous and out.flags.writeable, scores,
         one_dimensional,
     )
-    for name, value in inputs.items():
-        # A sparse target's arrays are inputs too.
-        parts = (
-            [getattr(value, part, None) for part in _SPARSE_PARTS]
-            if scipy.sparse.issparse(value)
-            else [value]
-        )
-        for array in parts:
-            if isinstance(array, np.ndarray) and np.may_share_memory(out, array):
-                raise ValueError(f"out must not share memory with {name}")
+    for name, values in inputs.items():
+        for value in values:
+            # A sparse target's arrays are inputs too.
+            parts = (
+                [getattr(value, part, None) for part in _SPARSE_PARTS]
+                if scipy.sparse.issparse(value)
+                else [value]
+            )
+            for array in parts:
+                if isinstance(array, np.ndarray) and np.may_share_memory(out, array):
+                    raise ValueError(f"out must not share memory with {name}")
     return out.reshape(scores.shape)
 
 
@@ -239,7 +254,11 @@ def _prepare(input, target, reduction, grad_output, with_grad, out, *, keep_indi
             grad = _buffers.empty(scores.shape, scores.dtype)
             grad_result = grad.reshape(-1) if one_dimensional else grad
         else:
-            inputs = {"input": input, "target": target, "grad_output": grad_output}
+            inputs = {
+                "input": (input, scores),
+                "target": (target, rows.indptr, rows.indices, rows.indicator),
+                "grad_output": (grad_output,),
+            }
             grad = _gradient_destination(out, scores, one_dimensional, inputs)
             grad_result = out
     return _Batch(
@@ -442,7 +461,10 @@ _RANKING_DOC_NOTES = """
     - an empty batch gives NaN for "mean" and 0 for "sum" (PyTorch's CPU
       kernel returns uninitialised memory);
     - ``margin`` is a parameter, compact (N, K) targets and int32 targets are
-      accepted, and padding after the first -1 is never range-checked.
+      accepted, and padding after the first -1 is never range-checked;
+    - a 0-D input (PyTorch reads it as one sample of one class, whose loss
+      is always 0) is refused with a ValueError; ``input.reshape(1)`` gives
+      PyTorch's reading.
 """
 
 
@@ -798,11 +820,20 @@ class AdaptiveMargins:
             ``input`` does not have ``n_labels`` classes or the margins are
             not finite in its dtype.
 
+        Warns
+        -----
+        RuntimeWarning
+            When the batch's per-label sums are not all finite (a NaN or
+            infinite score), so that the margins were not updated.
+
         Notes
         -----
-        An empty batch leaves the margins as they are. A NaN score makes its
-        label's batch sum NaN, and that label's margin NaN from then on: the
-        loss shows it, nothing hides it.
+        The margins move only after a batch whose per-label sums are all
+        finite. An empty batch leaves them as they are, and so does a batch
+        with a NaN or infinite score: its loss and gradient show the NaN or
+        infinity as usual, and the margins stay usable for the next batch
+        (a training loop that skips such a batch loses nothing). ``rate=0``
+        keeps the margins fixed whatever the batch.
         """
         shape = tuple(np.shape(input))
         n_classes = shape[-1] if shape else None
@@ -811,13 +842,30 @@ class AdaptiveMargins:
                 f"input must have {self.n_labels} classes (n_labels), got shape "
                 f"{shape}"
             )
+        finite = np.isfinite(self.margins)
+        if not finite.all():
+            label = int(np.argmin(finite))
+            raise ValueError(
+                f"AdaptiveMargins.margins[{label}] = {float(self.margins[label])!r} is not "
+                "finite (set from outside: the updates keep margins finite); set the "
+                "margins again, for example adaptive.margins[:] = 1.0"
+            )
         n_rows = int(np.prod(shape[:-1]))
         label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
         loss, grad = _hinge(
             input, target, self.margins, squared, reduction, None, True, out, device,
             label_sums,
         )
-        if n_rows:
-            step = self.margins + self.rate * (label_sums.sum(axis=0) / n_rows)
-            np.clip(step, *self.bounds, out=self.margins)
+        if n_rows and self.rate:
+            batch_sums = label_sums.sum(axis=0)
+            if np.isfinite(batch_sums).all():
+                step = self.margins + self.rate * (batch_sums / n_rows)
+                np.clip(step, *self.bounds, out=self.margins)
+            else:
+                warnings.warn(
+                    "AdaptiveMargins: the batch's per-label hinge sums are not all "
+                    "finite (a NaN or infinite score); the margins were not updated",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         return loss, grad

@@ -234,7 +234,7 @@ def _ranking_row(
         if tid == 0:
             loss[row] = 0.0
         if grad is not None:
-            _fill_row(grad, row, 0)
+            _fill_row(grad, row, 0.0 * grad_scale[row])
         return
 
     _block_sort(classes, n, _LARGEST_INDEX)
@@ -246,11 +246,12 @@ def _ranking_row(
                 np.int32(k < n and (k == 0 or classes[k] != classes[k - 1]))
             )
         if n_distinct == n_classes:
-            # No (target, non-target) pair: zero loss, zero gradient.
+            # No (target, non-target) pair: zero loss, a zero gradient
+            # times the row's factor (NaN for a NaN grad_output).
             if tid == 0:
                 loss[row] = 0.0
             if grad is not None:
-                _fill_row(grad, row, 0)
+                _fill_row(grad, row, 0.0 * grad_scale[row])
             return
 
     # The margin as the scores' dtype has it: decisions are taken there.

@@ -130,7 +130,7 @@ def _make_few_targets(with_grad):
                 continue
             sort_eight(classes, n_targets, _LARGEST_INDEX)
             if _has_no_pairs(classes, n_targets, n_classes):
-                _write_zero_row(loss, grad, row)
+                _write_zero_row(loss, grad, grad_scale, row)
                 continue
             targets_finite = _gather_target_scores(x, classes, n_targets, sorted_scores)
             sort_eight(sorted_scores, n_targets, np.inf)
@@ -205,7 +205,7 @@ def _make_sorted_rows(exact, with_grad):
                 loss[row] = np.nan
                 continue
             if _has_no_pairs(classes, n_targets, n_classes):
-                _write_zero_row(loss, grad, row)
+                _write_zero_row(loss, grad, grad_scale, row)
                 continue
             targets_finite = _targets_finite(sorted_scores, n_targets)
             native_margin = x.dtype.type(margin)
@@ -295,10 +295,12 @@ def _has_no_pairs(sorted_classes, n_targets, n_classes):
 
 
 @cpu_kernel(inline="always")
-def _write_zero_row(loss, grad, row):
+def _write_zero_row(loss, grad, grad_scale, row):
+    """A row without pairs: loss 0, gradient 0 times its factor (a NaN or
+    infinite ``grad_output`` gives NaN, as PyTorch's does)."""
     loss[row] = 0.0
     if grad is not None:
-        grad[row, :] = 0
+        grad[row, :] = 0.0 * grad_scale[row]
 
 
 @cpu_kernel(inline="always")

@@ -124,11 +124,27 @@ def is_indicator(shape, dtype, n_rows, n_classes, one_dimensional):
     return False
 
 
+def host_array(value, name, hint=""):
+    """``np.asarray(value)``, with a ValueError that names the argument for
+    a ragged nested sequence (NumPy's own says only "inhomogeneous shape")."""
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        raise ValueError(
+            f"{name} is a ragged nested sequence (rows of different lengths) and "
+            f"cannot be read as an array{hint}: {error}"
+        ) from None
+
+
 def _as_target_array(target):
     """``np.asarray(target)``, except that an empty list is an empty index
     row, not float64."""
     was_array = isinstance(target, np.ndarray)
-    target = np.asarray(target)
+    target = host_array(
+        target, "target",
+        "; pad each row with -1 to one length, or pass a bool indicator or a "
+        "scipy.sparse label matrix",
+    )
     if not was_array and target.size == 0 and target.dtype == np.float64:
         target = target.astype(np.int64)
     return target
@@ -195,6 +211,7 @@ def _sparse_rows(target, n_rows, n_classes):
 def _canonical_csr(target):
     """CSR with sorted, distinct column indices and no stored zeros; the
     caller's matrix is never modified (CSR in canonical form is used as is)."""
+    _check_compressed(target)
     labels = target.tocsr()
     copied = labels is not target
     if not labels.has_canonical_format:
@@ -205,6 +222,47 @@ def _canonical_csr(target):
         labels = labels if copied else labels.copy()
         labels.eliminate_zeros()
     return labels
+
+
+def _check_compressed(target):
+    """Check the index arrays of a compressed (CSR, CSC or BSR) matrix, which
+    scipy trusts and a corrupted one gets wrong (reads out of bounds):
+    ``indptr`` in O(N), and for the formats that scipy converts, the minor
+    indices too. A CSR's column indices are checked by the kernels as they
+    read them."""
+    if target.format not in ("csr", "csc", "bsr"):
+        return
+    indptr, indices = target.indptr, target.indices
+    if indptr.ndim != 1 or indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise TypeError(
+            f"target is a sparse matrix whose indptr and indices are not 1-D integer "
+            f"arrays (dtypes {indptr.dtype} and {indices.dtype})"
+        )
+    rows, columns = target.shape
+    block_rows, block_columns = target.blocksize if target.format == "bsr" else (1, 1)
+    n_major, n_minor = (
+        (columns, rows) if target.format == "csc" else
+        (rows // block_rows, columns // block_columns)
+    )
+    if indptr.shape[0] != n_major + 1:
+        raise ValueError(
+            f"target is a corrupted {target.format.upper()} matrix: its indptr has "
+            f"{indptr.shape[0]} entries, its shape {target.shape} needs {n_major + 1}"
+        )
+    stored = min(indices.shape[0], target.data.shape[0])
+    if indptr[0] != 0 or indptr[-1] > stored or np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(
+            f"target is a corrupted {target.format.upper()} matrix: its indptr must "
+            f"start at 0, never decrease and end at most at {stored} (the stored "
+            f"entries), got {indptr[0]} ... {indptr[-1]}"
+        )
+    if target.format != "csr" and stored:
+        used = indices[: indptr[-1]]
+        if used.size and (used.min() < 0 or used.max() >= n_minor):
+            raise ValueError(
+                f"target is a corrupted {target.format.upper()} matrix: an index "
+                f"lies outside [0, {n_minor})"
+            )
 
 
 def _indicator_rows(indicator):

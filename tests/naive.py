@@ -184,7 +184,8 @@ def adaptive_steps(batches, n_labels, initial=1.0, rate=0.1, bounds=(0.5, 2.0), 
     bool indicators. For each batch, the loss is computed with the margins
     as they are, then ``margins = clip(margins + rate * S / N, low, high)``
     with ``S[c]`` the sum over the batch's rows of label c's hinge term
-    (squared when ``squared``); an empty batch leaves them unchanged.
+    (squared when ``squared``); an empty batch, a batch whose sums are not
+    all finite, and ``rate=0`` leave them unchanged.
     ``initial`` is a scalar or the (C,) margins to start from.
     Returns the margins before each batch and after the last, a list of
     float64 (C,) arrays.
@@ -198,6 +199,7 @@ def adaptive_steps(batches, n_labels, initial=1.0, rate=0.1, bounds=(0.5, 2.0), 
         if n_rows:
             terms, _ = hinge_terms_and_slopes(scores, indicator, margins, squared)
             sums = np.array([sum(terms[:, c].tolist()) for c in range(n_labels)])
-            margins = np.clip(margins + rate * (sums / n_rows), low, high)
+            if rate and np.isfinite(sums).all():  # else: unchanged
+                margins = np.clip(margins + rate * (sums / n_rows), low, high)
         history.append(margins.copy())
     return history

@@ -5,6 +5,8 @@ Checked against ``naive.adaptive_steps``, a transcription of the rule
 is the plain hinge loss with the margins as they were.
 """
 
+import contextlib
+
 import numba
 import numpy as np
 import pytest
@@ -212,17 +214,46 @@ def test_margins_array_is_updated_in_place():
     assert not np.array_equal(margins, np.ones(3))
 
 
-def test_nan_score_makes_its_labels_margin_nan_and_then_refuses():
-    scores = np.array([[0.0, np.nan, 0.5], [1.0, 0.0, -0.5]])
-    adaptive = AdaptiveMargins(3, rate=0.5, bounds=(0.0, 4.0))
-    loss, grad = adaptive.loss_and_grad(scores, np.array([[0], [2]]), reduction="none")
-    assert np.isnan(loss[0]) and np.isfinite(loss[1])
-    assert np.isnan(grad[0, 1]) and np.sum(np.isnan(grad)) == 1
-    assert np.isnan(adaptive.margins[1])
-    clean = AdaptiveMargins(3, rate=0.5, bounds=(0.0, 4.0))
-    clean.loss_and_grad(np.where(np.isnan(scores), -9.0, scores), np.array([[0], [2]]))
-    np.testing.assert_array_equal(adaptive.margins[[0, 2]], clean.margins[[0, 2]])
-    with pytest.raises(ValueError, match="margin"):
+# A NaN anywhere, +inf at a non-label, -inf at a label: a non-finite term.
+@pytest.mark.parametrize("bad, column", [(np.nan, 1), (np.inf, 1), (-np.inf, 0)])
+@pytest.mark.parametrize("rate", [0.5, 0.0])
+def test_a_batch_with_a_nan_or_infinite_score_leaves_the_margins(bad, column, rate):
+    """Regression: a NaN score made its label's margin NaN, and every later
+    call raised about a "margin" the caller never passed; with rate=0 an
+    infinite score made margins NaN (0 * inf). Such a batch's loss shows
+    the NaN or infinity, and the margins stay as they were, usable."""
+    scores = np.array([[0.0, 0.0, 0.5], [1.0, 0.0, -0.5]])
+    scores[0, column] = bad
+    target = np.array([[0], [2]])
+    adaptive = AdaptiveMargins(3, rate=rate, bounds=(0.0, 4.0))
+    adaptive.loss_and_grad(np.array([[0.2, -0.3, 0.9]]), np.array([[1]]))
+    before = adaptive.margins.copy()
+    expected_loss, expected_grad = multilabel_hinge_loss_and_grad(
+        scores, target, margin=before, reduction="none"
+    )
+    # rate=0: no update to skip, so no warning (warnings are errors here).
+    with pytest.warns(RuntimeWarning, match="margins were not updated") if rate else (
+        contextlib.nullcontext()
+    ):
+        loss, grad = adaptive.loss_and_grad(scores, target, reduction="none")
+    np.testing.assert_array_equal(loss, expected_loss)
+    np.testing.assert_array_equal(grad, expected_grad)
+    assert not np.isfinite(loss[0]) and np.isfinite(loss[1])
+    np.testing.assert_array_equal(adaptive.margins, before)
+    # The next clean batch updates them as usual.
+    clean = np.array([[0.1, 0.2, 0.3]])
+    adaptive.loss_and_grad(clean, np.array([[0]]))
+    expected = naive.adaptive_steps(
+        [(clean, np.array([[True, False, False]]))], 3, initial=before, rate=rate,
+        bounds=(0.0, 4.0),
+    )[-1]
+    np.testing.assert_allclose(adaptive.margins, expected, rtol=1e-15)
+
+
+def test_margins_set_to_nan_from_outside_are_named():
+    adaptive = AdaptiveMargins(3)
+    adaptive.margins[2] = np.nan
+    with pytest.raises(ValueError, match=r"AdaptiveMargins\.margins\[2\] = nan"):
         adaptive.loss_and_grad(np.zeros((1, 3)), np.array([[0]]))
 
 

@@ -203,3 +203,23 @@ def test_reviewed_tie_example_matches_torch():
     expected_loss, expected_grad = torch_loss_and_grad(scores, target, "sum")
     assert loss == expected_loss == 0.0
     np.testing.assert_array_equal(grad, expected_grad)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weight", [np.nan, np.inf])
+def test_a_nan_or_infinite_grad_output_reaches_rows_without_pairs(reduction, weight):
+    """Regression: rows with no (target, non-target) pair (no target, or
+    every class a target) got a zero gradient whatever ``grad_output`` was;
+    PyTorch multiplies by it (0 * NaN = NaN), as every other row does."""
+    scores = np.array([[0.3, -0.2, 0.9], [0.1, 0.5, -0.4], [0.2, 0.0, 1.5], [1.0, 2.0, 3.0]])
+    target = np.array([[-1, 0, 0], [0, 1, 2], [2, 0, -1], [1, -1, 0]])
+    n_rows = scores.shape[0]
+    grad_output = np.full(n_rows, weight) if reduction == "none" else np.float64(weight)
+    input = torch.tensor(scores, requires_grad=True)
+    loss = F.multilabel_margin_loss(input, torch.tensor(target), reduction=reduction)
+    loss.backward(torch.tensor(grad_output))
+    grad = multilabel_margin_loss_grad(
+        scores, target, reduction=reduction, grad_output=grad_output
+    )
+    np.testing.assert_array_equal(grad, input.grad.numpy())
+    assert np.isnan(grad[:2]).all()  # the rows without pairs

@@ -151,6 +151,7 @@ def test_reference_and_edge_tests_pass_without_jit():
         "tests/test_hinge_reference.py",
         "tests/test_hinge_edges.py",
         "tests/test_target_forms.py",
+        "tests/test_argument_checks.py",
         "-x",
     ]
     completed = subprocess.run(
