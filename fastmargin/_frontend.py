@@ -449,8 +449,13 @@ _RANKING_DOC_NOTES = """
     O(1) grid lookup: O(C log T) work per row at most, instead of PyTorch's
     O(T * C), in parallel over samples. Sums accumulate in float64 and are
     reduced in a fixed order, so results do not depend on the number of
-    threads. The sorted formulation subtracts sums, so a row's loss carries
-    an absolute error of about 1e-16 times the size of its summed terms.
+    threads. Each row's loss is accurate to its own pair terms, whatever
+    the scores' magnitudes (one huge target score included): to float32's
+    rounding for float32 scores, and within 2**-44 (about 6e-14) of itself
+    for float64 scores, about the error of a pair-by-pair sum of a few
+    hundred terms. The fast sums are checked for cancellation; a row they
+    cannot give that accurately is summed again from terms that never
+    cancel.
 
     Differences from ``torch.nn.functional.multilabel_margin_loss``, on
     purpose:

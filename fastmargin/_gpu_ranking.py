@@ -15,15 +15,17 @@ Per row (``_ranking_row``, one device function for both kernels):
    the status does not depend on the threads' order;
 2. the target classes, then the target scores (float64), are sorted by a
    block-wide bitonic network; thresholds ``x[t] - margin`` rounded in the
-   scores' dtype, scores centred on a target score as on the CPU;
+   scores' dtype, and the gaps between target scores of the CPU's exact
+   path (``_target_gaps``);
 3. the threads stride over the classes: a non-target's count of violated
    targets is a binary search among the sorted thresholds, its gradient
-   ``count * scale``, its loss term ``count * (x[j] + offset)`` added (when
-   the count is positive) to a per-thread float64 partial; the counts go to
-   a histogram by integer atomics (exact);
+   ``count * scale``, its loss terms (``_class_terms``, never negative, so
+   that nothing cancels whatever the scores' magnitudes) added (when the
+   count is positive) to a per-thread float64 partial; the counts go to a
+   histogram by integer atomics (exact);
 4. the histogram gives the violations per sorted target position (the CPU's
-   ``_violations_from_histogram``), hence the targets' gradients and the
-   row sum; NaN, infinite and overflowing rows follow the CPU's exact path,
+   ``_violations_from_histogram``), hence the targets' gradients; NaN,
+   infinite and overflowing rows follow the CPU's exact path,
    ``_has_undefined_pair`` and ``_pairwise_row_sum``.
 
 Float sums are per-thread partials in a fixed order, then
@@ -54,8 +56,8 @@ from ._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
 from ._numba_options import gpu_kernel
 
 # Most used entries of a row computed in shared memory (a power of two: the
-# bitonic sort pads to one). Shared memory per block: 8 * (4 * SHARED_TARGETS
-# + 1 + MAX_THREADS + 3) bytes, about 10 KiB.
+# bitonic sort pads to one). Shared memory per block: 8 * (5 * SHARED_TARGETS
+# + 2 + MAX_THREADS + 3) bytes, about 12 KiB.
 SHARED_TARGETS = 256
 # Most bytes of global scratch for the rows beyond SHARED_TARGETS.
 SCRATCH_BYTES = 64 * 2**20
@@ -67,9 +69,8 @@ _SHARED_HISTOGRAM = SHARED_TARGETS + 1
 _FLAGS = 3
 # Bits of flags[2]: what the target scores hold.
 _TARGET_NAN = 1
-_TARGET_NOT_FINITE = 2
-_PART_POS_INF = 4
-_PART_NEG_INF = 8
+_PART_POS_INF = 2
+_PART_NEG_INF = 4
 # Pads the sorted target classes (sorts after every index).
 _LARGEST_INDEX = _ranking._LARGEST_INDEX
 
@@ -78,6 +79,8 @@ _threshold = gpu_kernel(device=True)(_ranking._threshold.py_func)
 _violations_from_histogram = gpu_kernel(device=True)(
     _ranking._violations_from_histogram.py_func
 )
+_target_gaps = gpu_kernel(device=True)(_ranking._target_gaps.py_func)
+_class_terms = gpu_kernel(device=True)(_ranking._class_terms.py_func)
 
 
 @gpu_kernel(device=True)
@@ -200,13 +203,14 @@ def _pairwise_sum(x, classes, n_targets, native_margin, sums):
 @gpu_kernel(device=True)
 def _ranking_row(
     scores, row, indptr, indices, padded, margin, loss, status, grad, grad_scale,
-    capacity, classes, sorted_scores, thresholds, violations, sums, flags,
+    capacity, classes, sorted_scores, thresholds, violations, gaps, sums, flags,
 ):
     """Compute row ``row`` with the whole block (every thread calls it).
 
     Scratch (shared memory, or a block's rows of global scratch): ``classes``
     and ``sorted_scores`` with a power of two >= ``capacity`` slots,
-    ``thresholds`` with ``capacity``, ``violations`` with ``capacity + 1``;
+    ``thresholds`` with ``capacity``, ``violations`` and ``gaps`` with
+    ``capacity + 1``;
     ``sums`` (float64, a slot per thread) and ``flags`` (int64, 3) in shared
     memory. Every branch around a barrier is on values that all threads
     share.
@@ -261,8 +265,6 @@ def _ranking_row(
         score = x[classes[k]]
         value = np.float64(score)
         sorted_scores[k] = value
-        if not math.isfinite(value):
-            bits |= _TARGET_NOT_FINITE
         if value != value:
             bits |= _TARGET_NAN
         # The first part of PyTorch's pair term, for _has_undefined_pair.
@@ -282,28 +284,23 @@ def _ranking_row(
         if grad is not None:
             _fill_row(grad, row, np.nan)
         return
-    targets_finite = (bits & _TARGET_NOT_FINITE) == 0
     part_pos_inf = (bits & _PART_POS_INF) != 0
     part_neg_inf = (bits & _PART_NEG_INF) != 0
 
     _block_sort(sorted_scores, n, np.inf)
-    # Sums are centred on a target score so that a large common offset
-    # cancels before it is summed (unless centring itself would overflow).
-    centre = 0.0
-    if targets_finite and math.isfinite(sorted_scores[n - 1] - sorted_scores[0]):
-        centre = sorted_scores[n // 2]
-    cuda.syncthreads()
+    margin_64 = np.float64(native_margin)
     for k in range(tid, n, threads):
         thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
-        sorted_scores[k] -= centre
     for k in range(tid, n + 1, threads):
         violations[k] = 0
+    if tid == 0:
+        _target_gaps(sorted_scores, n, margin_64, gaps)
     cuda.syncthreads()
-    offset = np.float64(native_margin) - centre
     scale = grad_scale[row] if grad is not None else 0.0
 
-    # The non-targets: counts, their gradients, their loss terms (added only
-    # where the count is positive, so infinite scores give the exact sum).
+    # The non-targets: counts, their gradients, their loss terms as the
+    # CPU's exact path adds them (never cancelling; added only where the
+    # count is positive, so infinite scores give the exact sum).
     partial = 0.0
     undefined = 0
     for j in range(tid, n_classes, threads):
@@ -313,7 +310,7 @@ def _ranking_row(
         count = lower_bound(thresholds, 0, n, value)
         cuda.atomic.add(violations, count, 1)
         if count > 0:
-            partial += count * (value + offset)
+            partial += _class_terms(value, count, sorted_scores, margin_64, gaps)
         if grad is not None:
             grad[row, j] = count * scale
         if not math.isfinite(value):
@@ -323,12 +320,11 @@ def _ranking_row(
                 or (value > 0 and part_neg_inf)
             ):
                 undefined = 1
-    total = block_sum(partial, sums)
+    row_sum = block_sum(partial, sums)
     undefined = cuda.syncthreads_or(np.int32(undefined))
     if tid == 0:
-        sums[0] = _violations_from_histogram(violations, sorted_scores, n)
+        _violations_from_histogram(violations, sorted_scores, n)
     cuda.syncthreads()
-    row_sum = total - sums[0]
     violated = violations[0]
     cuda.syncthreads()
 
@@ -373,20 +369,21 @@ def _ranking_kernel(
     sorted_scores = cuda.shared.array(SHARED_TARGETS, np.float64)
     thresholds = cuda.shared.array(SHARED_TARGETS, np.float64)
     violations = cuda.shared.array(_SHARED_HISTOGRAM, np.int64)
+    gaps = cuda.shared.array(_SHARED_HISTOGRAM, np.float64)
     sums = cuda.shared.array(MAX_THREADS, np.float64)
     flags = cuda.shared.array(_FLAGS, np.int64)
     for row in range(cuda.blockIdx.x, scores.shape[0], cuda.gridDim.x):
         _ranking_row(
             scores, row, indptr, indices, padded, margin, loss, status, grad,
             grad_scale, capacity, classes, sorted_scores, thresholds, violations,
-            sums, flags,
+            gaps, sums, flags,
         )
 
 
 @gpu_kernel()
 def _ranking_long_kernel(
     scores, indptr, indices, padded, margin, loss, status, grad, grad_scale,
-    all_classes, all_sorted_scores, all_thresholds, all_violations,
+    all_classes, all_sorted_scores, all_thresholds, all_violations, all_gaps,
 ):
     """The rows ``_ranking_kernel`` deferred, each block on its own rows of
     the global scratch (``all_thresholds.shape[1]`` >= every row's entries)."""
@@ -397,6 +394,7 @@ def _ranking_long_kernel(
     sorted_scores = all_sorted_scores[block]
     thresholds = all_thresholds[block]
     violations = all_violations[block]
+    gaps = all_gaps[block]
     capacity = all_thresholds.shape[1]
     for row in range(block, scores.shape[0], cuda.gridDim.x):
         # Every thread reads the mark before the row's first barrier, and
@@ -405,7 +403,7 @@ def _ranking_long_kernel(
             _ranking_row(
                 scores, row, indptr, indices, padded, margin, loss, status, grad,
                 grad_scale, capacity, classes, sorted_scores, thresholds,
-                violations, sums, flags,
+                violations, gaps, sums, flags,
             )
 
 
@@ -419,13 +417,13 @@ def _power_of_two(count):
 def long_row_scratch(n_rows, width, limit=None):
     """``(blocks, sort_slots)`` of the long-row launch: each block holds
     two int64/float64 rows of ``sort_slots`` (a power of two >= width) and
-    two of ``width`` (+1); the grid is capped so that all of it stays within
-    ``limit`` bytes (SCRATCH_BYTES by default; one block at least)."""
+    three of ``width`` (+1); the grid is capped so that all of it stays
+    within ``limit`` bytes (SCRATCH_BYTES by default; one block at least)."""
     if limit is None:
         limit = SCRATCH_BYTES
     slots = max(int(width), 1)
     sort_slots = _power_of_two(slots)
-    per_block = 8 * (2 * sort_slots + 2 * slots + 1)
+    per_block = 8 * (2 * sort_slots + 3 * slots + 2)
     return max(1, min(row_blocks(n_rows), limit // per_block)), sort_slots
 
 
@@ -469,9 +467,10 @@ def launch_ranking(
         all_sorted = allocate((long_blocks, sort_slots), np.float64)
         all_thresholds = allocate((long_blocks, slots), np.float64)
         all_violations = allocate((long_blocks, slots + 1), np.int64)
+        all_gaps = allocate((long_blocks, slots + 1), np.float64)
         _ranking_long_kernel[long_blocks, threads, stream](
             scores, indptr, indices, padded, margin, loss, status, grad, grad_scale,
-            all_classes, all_sorted, all_thresholds, all_violations,
+            all_classes, all_sorted, all_thresholds, all_violations, all_gaps,
         )
 
 
@@ -491,6 +490,7 @@ def kernel_signatures():
                 result.append((_ranking_kernel.py_func, f"void({head}, int64)"))
                 result.append((
                     _ranking_long_kernel.py_func,
-                    f"void({head}, int64[:, ::1], float64[:, ::1], float64[:, ::1], int64[:, ::1])",
+                    f"void({head}, int64[:, ::1], float64[:, ::1], float64[:, ::1], "
+                    "int64[:, ::1], float64[:, ::1])",
                 ))
     return result

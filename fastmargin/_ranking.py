@@ -36,7 +36,12 @@ depends on T:
 
 The fast paths loop over every class, targets included, and take the targets
 back out afterwards; they assume finite scores and hand any row whose sum
-comes out non-finite to an exact path that walks the non-targets alone.
+comes out non-finite to an exact path that walks the non-targets alone. The
+centred sums add and subtract terms that can be far larger than the loss
+(one huge target score): the fast paths also add up the terms' magnitude,
+and a row whose rounding error could exceed ``FLOAT32_ERROR_LIMIT`` or
+``FLOAT64_ERROR_LIMIT`` of its sum goes to the exact path too, whose terms
+(``_class_terms``) are never negative, so nothing cancels there.
 
 Three kernels compute a list of rows each (``_dispatch.ranking`` runs them
 over chunks of rows on several threads, the second and third only when the
@@ -78,6 +83,20 @@ LINEAR_TARGETS = 96
 BUCKETS_PER_TARGET = 8
 # Pads the sorted target classes of small rows (sorts after every index).
 _LARGEST_INDEX = np.iinfo(np.int64).max
+# The counting passes add and subtract terms larger than the row's loss
+# (class scores offset by a centre, target scores times their violations):
+# where those are far larger than the loss, as when one target score is
+# huge, their rounding would swallow it. The passes also add up the terms'
+# magnitude; a row whose rounding error could exceed this fraction of its
+# sum goes to the exact path, whose terms never cancel (for float32 scores
+# far below float32's resolution; for float64, about the error of a
+# pair-by-pair sum of a few hundred terms: a tighter limit sends more rows
+# of nearly separated float64 data to the slower exact path, 4% of them at
+# 4096 x 100 with 2**-44, 14% with 2**-46).
+FLOAT32_ERROR_LIMIT = 2.0**-32
+FLOAT64_ERROR_LIMIT = 2.0**-44
+# Rounding error per unit of that magnitude: float64's unit roundoff, twice.
+_ROUNDING = 2.0**-52
 
 
 def few_targets_scratch(width):
@@ -139,13 +158,13 @@ def _make_few_targets(with_grad):
                 thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
             offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
             scale = grad_scale[row] if grad is not None else 0.0
-            row_sum = np.nan
+            row_sum, magnitude = np.nan, 0.0
             if targets_finite:
-                row_sum = _small_row_sum(
+                row_sum, magnitude = _small_row_sum(
                     x, classes, n_targets, sorted_scores, thresholds, offset, violations,
                     grad, row, scale,
                 )
-            if not math.isfinite(row_sum):
+            if not _counted_sum_holds(row_sum, magnitude, violations, x):
                 status[row] = ROW_NEEDS_EXACT
                 continue
             _finish_row(
@@ -163,7 +182,7 @@ ranking_few_targets = (_make_few_targets(False), _make_few_targets(True))
 def sorted_rows_scratch(width, n_classes, dtype):
     """Scratch for ``ranking_many_targets`` and ``ranking_exact``:
     ``(classes, sorted_scores, thresholds, native_thresholds, violations,
-    buckets, counts)``."""
+    buckets, counts, gaps)``."""
     slots = max(width, LINEAR_TARGETS) + 1
     return (
         np.empty(max(width, SMALL_TARGETS), np.int64),
@@ -173,6 +192,7 @@ def sorted_rows_scratch(width, n_classes, dtype):
         np.empty(slots, np.int64),
         np.empty(BUCKETS_PER_TARGET * width + 3, np.int64),
         np.empty(n_classes, np.int32),
+        np.empty(slots, np.float64),
     )
 
 
@@ -186,12 +206,14 @@ def _make_sorted_rows(exact, with_grad):
     def sorted_rows(
         scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
         classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
+        gaps,
     ):
         scores, indptr, indices = borrowed(scores), borrowed(indptr), borrowed(indices)
         loss, status, rows = borrowed(loss), borrowed(status), borrowed(rows)
         classes, sorted_scores = borrowed(classes), borrowed(sorted_scores)
         thresholds, native_thresholds = borrowed(thresholds), borrowed(native_thresholds)
         violations, buckets, counts = borrowed(violations), borrowed(buckets), borrowed(counts)
+        gaps = borrowed(gaps)
         if with_grad:  # pruned otherwise: ``grad`` stays the argument, None
             grad, grad_scale = borrowed(grad), borrowed(grad_scale)
         n_classes = scores.shape[1]
@@ -211,12 +233,11 @@ def _make_sorted_rows(exact, with_grad):
             native_margin = x.dtype.type(margin)
             for k in range(n_targets):
                 thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
-            offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
             scale = grad_scale[row] if grad is not None else 0.0
             if exact:
                 row_sum = _exact_row_sum(
-                    x, classes, n_targets, sorted_scores, thresholds, offset, violations,
-                    grad, row, scale,
+                    x, classes, n_targets, sorted_scores, thresholds, native_margin,
+                    violations, gaps, grad, row, scale,
                 )
                 if _has_undefined_pair(x, classes, n_targets, native_margin):
                     row_sum = np.nan
@@ -224,13 +245,14 @@ def _make_sorted_rows(exact, with_grad):
                     # Scores near the float64 limit overflowed the sorted sums.
                     row_sum = _pairwise_row_sum(x, classes, n_targets, native_margin)
             else:
-                row_sum = np.nan
+                offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
+                row_sum, magnitude = np.nan, 0.0
                 if targets_finite:
-                    row_sum = _counted_row_sum(
+                    row_sum, magnitude = _counted_row_sum(
                         x, classes, n_targets, sorted_scores, thresholds, native_thresholds,
                         offset, violations, buckets, counts, grad, row, scale,
                     )
-                if not math.isfinite(row_sum):
+                if not _counted_sum_holds(row_sum, magnitude, violations, x):
                     status[row] = ROW_NEEDS_EXACT
                     continue
             _finish_row(
@@ -372,7 +394,8 @@ def _write_target_gradients(
 def _small_row_sum(
     x, classes, n_targets, sorted_scores, thresholds, offset, violations, grad, row, scale
 ):
-    """Row sum for finite target scores and at most SMALL_TARGETS targets.
+    """Row sum for finite target scores and at most SMALL_TARGETS targets,
+    and the magnitude of the terms it added and subtracted.
 
     ``thresholds[n_targets:8]`` hold +inf. The scan treats every class as a
     non-target; the target classes are taken back out here. A non-finite
@@ -402,17 +425,44 @@ def _small_row_sum(
     violations[5] = v5
     violations[6] = v6
     violations[7] = v7
+    magnitude = _scan_magnitude(total, v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7, thresholds, offset)
     for k in range(n_targets):
         if k > 0 and classes[k] == classes[k - 1]:
             continue
         value = np.float64(x[classes[k]])
         count = lower_bound(thresholds, 0, n_targets, value)
         total -= count * (value + offset)
+        magnitude += count * abs(value + offset)
         for p in range(SMALL_TARGETS):  # fixed length: no branch on count
             violations[p] -= p < count
     for p in range(n_targets):
         total -= sorted_scores[p] * violations[p]
-    return total
+        magnitude += abs(sorted_scores[p]) * violations[p]
+    return total, magnitude
+
+
+@cpu_kernel(inline="always")
+def _scan_magnitude(total, weight, thresholds, offset):
+    """``sum_j count_j * |x[j] + offset|`` of a scan that returned ``total``
+    (``sum_j count_j * (x[j] + offset)``) with ``weight = sum_j count_j``:
+    each counted class lies above the lowest threshold, so its term is
+    ``(x[j] - thresholds[0])``, never negative, plus a common part."""
+    common = thresholds[0] + offset
+    return abs(total - weight * common) + weight * abs(common)
+
+
+@cpu_kernel(inline="always")
+def _counted_sum_holds(row_sum, magnitude, violations, x):
+    """Whether a counting pass's row sum stands: finite, and either no class
+    violates anything (the sum is 0) or its rounding error is below the
+    error limit of the scores' dtype. Otherwise the exact path computes the
+    row."""
+    if not math.isfinite(row_sum):
+        return False
+    if violations[0] == 0:
+        return True
+    limit = FLOAT32_ERROR_LIMIT if x.itemsize == 4 else FLOAT64_ERROR_LIMIT
+    return magnitude * _ROUNDING <= limit * row_sum
 
 
 # Not inlined: an inlined body would take its caller's fastmath flags, and
@@ -466,7 +516,8 @@ def _counted_row_sum(
     row,
     scale,
 ):
-    """Row sum for finite target scores and more than SMALL_TARGETS targets.
+    """Row sum for finite target scores and more than SMALL_TARGETS targets,
+    and the magnitude of the terms it added and subtracted.
 
     Every class's count goes to ``counts``; a histogram of them, less the
     target classes, gives the violations. Non-finite scores make the result
@@ -495,13 +546,20 @@ def _counted_row_sum(
     violations[: n_targets + 1] = 0
     for j in range(x.shape[0]):
         violations[counts[j]] += 1
+    weight = 0
+    for p in range(1, n_targets + 1):
+        weight += p * violations[p]
+    magnitude = _scan_magnitude(total, weight, thresholds, offset)
     for k in range(n_targets):
         if k > 0 and classes[k] == classes[k - 1]:
             continue
         count = counts[classes[k]]
         violations[count] -= 1
-        total -= count * (np.float64(x[classes[k]]) + offset)
-    return total - _violations_from_histogram(violations, sorted_scores, n_targets)
+        value = np.float64(x[classes[k]])
+        total -= count * (value + offset)
+        magnitude += count * abs(value + offset)
+    weighted, absolute = _violations_from_histogram(violations, sorted_scores, n_targets)
+    return total - weighted, magnitude + absolute
 
 
 # Not inlined: see _scan_eight.
@@ -595,7 +653,8 @@ def _bucket_of(value, low, inverse_width, n_buckets):
 @cpu_kernel(inline="always")
 def _violations_from_histogram(violations, sorted_scores, n_targets):
     """Turn a histogram of counts into violations per sorted position, in
-    place; return sum_p sorted_score_p * violations_p.
+    place; return ``sum_p sorted_score_p * violations_p`` and the same sum of
+    absolute values.
 
     A position p is violated by every non-target whose count exceeds p.
     Positions nobody violates are skipped, so a +inf target score never
@@ -603,25 +662,40 @@ def _violations_from_histogram(violations, sorted_scores, n_targets):
     """
     above = 0
     weighted = 0.0
+    absolute = 0.0
     for p in range(n_targets, -1, -1):
         here = violations[p]
         violations[p] = above
         above += here
         if p < n_targets and violations[p] > 0:
             weighted += sorted_scores[p] * violations[p]
-    return weighted
+            absolute += abs(sorted_scores[p]) * violations[p]
+    return weighted, absolute
 
 
 @cpu_kernel(internal=True)
 def _exact_row_sum(
-    x, classes, n_targets, sorted_scores, thresholds, offset, violations, grad, row, scale
+    x, classes, n_targets, sorted_scores, thresholds, native_margin, violations, gaps,
+    grad, row, scale,
 ):
-    """Row sum for any row, walking the non-targets alone.
+    """Row sum for any row, walking the non-targets alone, from terms that
+    never cancel.
 
-    The non-targets are the runs between consecutive sorted target classes.
-    A class's term is added only where its count is positive, so infinite
-    scores give the exact sum; the NaN rule is the caller's.
+    Pair (t, j)'s term is ``x[j] - d_t`` with ``d_t = x[t] - margin`` in
+    float64 (PyTorch's ``(margin - x[t]) + x[j]``). With ``d`` sorted, a
+    class that violates the first k targets adds::
+
+        sum_{p<k} (x[j] - d_p) = k * (x[j] - d_{k-1}) + gaps[k],
+        gaps[k] = sum_{p<k} (d_{k-1} - d_p)
+
+    and neither part is negative: whatever the scores' magnitudes, the sum
+    is as accurate as a pair-by-pair one. The non-targets are the runs
+    between consecutive sorted target classes. A class's terms are added
+    only where its count is positive, so infinite scores give the exact
+    sum; the NaN rule is the caller's.
     """
+    margin = np.float64(native_margin)
+    _target_gaps(sorted_scores, n_targets, margin, gaps)
     n_classes = x.shape[0]
     violations[: n_targets + 1] = 0
     total = 0.0
@@ -633,11 +707,34 @@ def _exact_row_sum(
             count = lower_bound(thresholds, 0, n_targets, value)
             violations[count] += 1
             if count > 0:
-                total += count * (value + offset)
+                total += _class_terms(value, count, sorted_scores, margin, gaps)
             if grad is not None:
                 grad[row, j] = count * scale
         run_start = max(run_start, run_stop + 1)
-    return total - _violations_from_histogram(violations, sorted_scores, n_targets)
+    _violations_from_histogram(violations, sorted_scores, n_targets)
+    return total
+
+
+@cpu_kernel(inline="always")
+def _target_gaps(sorted_scores, n_targets, margin, gaps):
+    """``gaps[k] = sum_{p<k} (d_{k-1} - d_p)`` for k = 0..T, with
+    ``d_p = sorted_scores[p] - margin`` (see :func:`_exact_row_sum`)."""
+    gaps[0] = 0.0
+    if n_targets > 0:
+        gaps[1] = 0.0
+    for k in range(2, n_targets + 1):
+        gaps[k] = gaps[k - 1]
+        # Equal neighbours (even infinite ones) add nothing: never inf - inf.
+        if sorted_scores[k - 1] != sorted_scores[k - 2]:
+            step = (sorted_scores[k - 1] - margin) - (sorted_scores[k - 2] - margin)
+            gaps[k] += (k - 1) * step
+
+
+@cpu_kernel(inline="always")
+def _class_terms(value, count, sorted_scores, margin, gaps):
+    """The terms of a class of score ``value`` that violates the first
+    ``count`` (> 0) sorted targets: two parts, neither negative."""
+    return count * (value - (sorted_scores[count - 1] - margin)) + gaps[count]
 
 
 @cpu_kernel(internal=True)

@@ -5,10 +5,14 @@ row read up to its first -1; unlike fastmargin it range-checks the padding
 too, so the padding drawn here stays in [-1, C).
 """
 
+import math
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
 
 import naive
 from fastmargin import (
@@ -223,3 +227,99 @@ def test_a_nan_or_infinite_grad_output_reaches_rows_without_pairs(reduction, wei
     )
     np.testing.assert_array_equal(grad, input.grad.numpy())
     assert np.isnan(grad[:2]).all()  # the rows without pairs
+
+
+def exact_row_losses(scores, target, margin=1.0):
+    """Each row's loss from its pair terms ``(margin - x[t]) + x[j]`` (the
+    pairs decided as the kernels decide them), summed exactly (math.fsum),
+    divided by C: what a loss "accurate to its own terms" must approach."""
+    x = np.asarray(scores)
+    native_margin = x.dtype.type(margin)
+    losses = []
+    for row, target_row in zip(x, target):
+        used = naive.used_targets(target_row)
+        others = [j for j in range(x.shape[1]) if j not in set(used.tolist())]
+        terms = [
+            (float(native_margin) - float(row[t])) + float(row[j])
+            for t in used
+            for j in others
+            if (native_margin - row[t]) + row[j] > 0
+        ]
+        losses.append(math.fsum(terms) / x.shape[1])
+    return np.array(losses)
+
+
+@pytest.mark.parametrize(
+    "scores, target",
+    [
+        ([[0.0, 1e16, 0.5]], [[0, 1, -1]]),
+        ([[-0.0, 0.0, 5e29, 0.25]], [[0, 2, -1, -1]]),
+        ([[1e17] + [0.01 * k for k in range(1, 24)]], [list(range(20)) + [-1] * 4]),
+        ([[3e8, 3e8 + 0.25, -2.0, 1e-3]], [[0, 2, -1, -1]]),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_huge_target_score_does_not_swallow_the_other_terms(scores, target, dtype):
+    """Regression: row sums were centred on the median target score, so a
+    huge one rounded the other pairs' terms away (0.0 instead of PyTorch's
+    0.5 for the first row, 15.36 instead of 17.1 with 20 targets)."""
+    scores = np.array(scores, dtype=dtype)
+    target = np.array(target)
+    expected = F.multilabel_margin_loss(
+        torch.from_numpy(scores), torch.from_numpy(target), reduction="none"
+    ).numpy()
+    exact = exact_row_losses(scores, target).astype(dtype)
+    loss = multilabel_margin_loss(scores, target, reduction="none")
+    rtol = 4 * np.finfo(np.float32).eps if dtype == np.float32 else 2.0**-43
+    np.testing.assert_allclose(loss, exact, rtol=rtol, atol=0)
+    np.testing.assert_allclose(loss, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+@st.composite
+def rows_of_mixed_magnitudes(draw):
+    """Rows whose scores mix ordinary values, zeros of both signs and a few
+    huge ones, with a few targets (some rows many): where sums that subtract
+    large terms lose the small ones."""
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    n_rows = draw(st.integers(1, 4))
+    n_classes = draw(st.integers(2, 14))
+    big = st.builds(
+        lambda sign, exponent, nudge: sign * 10.0**exponent + nudge,
+        st.sampled_from([-1.0, 1.0]), st.integers(4, 30),
+        st.sampled_from([0.0, 0.5, -0.75, 1.0]),
+    )
+    value = st.one_of(
+        st.floats(-3, 3, allow_nan=False, width=32), st.sampled_from([0.0, -0.0]), big,
+    )
+    scores = np.array(
+        draw(st.lists(st.lists(value, min_size=n_classes, max_size=n_classes),
+                      min_size=n_rows, max_size=n_rows)),
+    ).astype(dtype)
+    target = np.full((n_rows, n_classes + 1), -1)  # every row ends with a -1
+    for row in range(n_rows):
+        n_used = draw(st.integers(1, n_classes))
+        target[row, :n_used] = draw(
+            st.lists(st.integers(0, n_classes - 1), min_size=n_used, max_size=n_used)
+        )
+    margin = draw(st.sampled_from([1.0, 0.5, 3.0]))
+    return scores, target, margin
+
+
+@given(rows_of_mixed_magnitudes())
+def test_the_loss_is_accurate_to_its_own_terms(case):
+    """For any finite scores, each row's loss is accurate to the exact sum of
+    its pair terms, whatever their magnitudes (float32: a few ulps; float64:
+    the documented 2**-44 limit, plus rounding); the gradient (integer
+    counts, exact) matches the pair-by-pair reference."""
+    scores, target, margin = case
+    with np.errstate(over="ignore"):
+        exact = exact_row_losses(scores, target, margin)
+    if not np.all(np.isfinite(exact)):
+        return  # a sum that truly overflows: covered elsewhere
+    loss, grad = multilabel_margin_loss_and_grad(
+        scores, target, margin=margin, reduction="none"
+    )
+    rtol = 4 * np.finfo(np.float32).eps if scores.dtype == np.float32 else 2.0**-43
+    np.testing.assert_allclose(loss, exact.astype(scores.dtype), rtol=rtol, atol=0)
+    _, expected_grad = naive.ranking_loss_and_grad(scores, target, margin, reduction="none")
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6, atol=1e-7)

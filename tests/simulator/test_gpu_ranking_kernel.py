@@ -14,6 +14,7 @@ gradient rows of bad rows left untouched. Shapes are tiny: the simulator
 runs a Python thread per GPU thread.
 """
 
+import math
 import os
 
 import numpy as np
@@ -330,6 +331,30 @@ def test_float64_overflow_fallback():
     loss, _, _ = check(scores, padded_form(target), threads=8, margin=-1e308)
 
 
+@pytest.mark.parametrize("threads", [4, 32])
+def test_a_huge_target_score_does_not_swallow_the_other_terms(threads):
+    """The GPU adds the CPU exact path's terms, which never cancel: one
+    huge target score leaves the other pairs' terms intact (the centred
+    sums gave 0 instead of 0.5 for the first row)."""
+    scores = np.array([
+        [0.0, 1e16, 0.5, -3.0],
+        [-0.0, 0.0, 5e29, 0.25],
+        [3e8, 3e8 + 0.25, -2.0, 1e-3],
+    ])
+    target = np.array([[0, 1, -1], [0, 2, -1], [0, 3, -1]])
+    loss, _, _ = check(scores, padded_form(target), threads=threads)
+    exact = [
+        math.fsum(
+            (1.0 - row[t]) + row[j]
+            for t in targets[:2] for j in range(4)
+            if j not in targets[:2] and (1.0 - row[t]) + row[j] > 0
+        ) / 4
+        for row, targets in zip(scores, target)
+    ]
+    assert exact[0] == 0.375
+    np.testing.assert_allclose(loss, exact, rtol=4 * np.finfo(np.float64).eps)
+
+
 @pytest.mark.parametrize("margin", [1.0, -3e38, 3e38])
 def test_float32_near_limit(margin):
     """Thresholds and ``margin - x[t]`` overflowing float32."""
@@ -446,7 +471,8 @@ def test_allocate_for_the_long_row_scratch():
     launch_ranking(*args, 1.0, *outputs, stream, threads=4, shared_targets=2,
                    allocate=allocate)
     assert calls == [((3, 8), np.dtype(np.int64)), ((3, 8), np.dtype(np.float64)),
-                     ((3, 5), np.dtype(np.float64)), ((3, 6), np.dtype(np.int64))]
+                     ((3, 5), np.dtype(np.float64)), ((3, 6), np.dtype(np.int64)),
+                     ((3, 6), np.dtype(np.float64))]
     expected = run_cpu(scores, form, 1.0, None)
     np.testing.assert_allclose(outputs[0].copy_to_host(), expected[0], rtol=1e-12)
     np.testing.assert_array_equal(outputs[1].copy_to_host(), expected[1])
@@ -482,7 +508,7 @@ def test_long_row_scratch_bound():
     block at least."""
     blocks, slots = _gpu_ranking.long_row_scratch(100_000, 10_000)
     assert slots == 16384
-    assert blocks * 8 * (2 * slots + 2 * 10_000 + 1) <= _gpu_ranking.SCRATCH_BYTES
+    assert blocks * 8 * (2 * slots + 3 * 10_000 + 2) <= _gpu_ranking.SCRATCH_BYTES
     assert _gpu_ranking.long_row_scratch(3, 10) == (3, 16)
     assert _gpu_ranking.long_row_scratch(5, 10**8)[0] == 1
 
