@@ -13,8 +13,9 @@ multilabel_hinge_loss, multilabel_hinge_loss_grad, multilabel_hinge_loss_and_gra
     one per label.
 AdaptiveMargins
     Per-label hinge margins updated from each batch's loss.
-indicator_from_targets, targets_from_indicator
-    Converters between -1 padded class indices and 0/1 indicator matrices.
+indicator_from_targets, targets_from_indicator, targets_from_lists
+    Converters between -1 padded class indices, 0/1 indicator matrices and
+    ragged label lists.
 precompile
     Compile the kernels ahead of their first call, in parallel processes.
 """
@@ -31,7 +32,7 @@ from ._frontend import (
     multilabel_margin_loss_grad,
 )
 from ._precompile import precompile
-from ._targets import indicator_from_targets, targets_from_indicator
+from ._targets import indicator_from_targets, targets_from_indicator, targets_from_lists
 
 try:
     __version__ = version("fastmargin")
@@ -49,4 +50,5 @@ __all__ = [
     "multilabel_margin_loss_grad",
     "precompile",
     "targets_from_indicator",
+    "targets_from_lists",
 ]

@@ -30,10 +30,11 @@ import scipy.sparse
 from ._targets import (
     LabelRows,
     as_label_rows,
+    check_target_format,
     host_array,
     is_indicator,
     raise_for_bad_rows,
-    warn_if_indicator_like,
+    raise_if_ambiguous,
 )
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -294,7 +295,7 @@ def _scores(input, library):
     return _contiguous_2d(view, shape, scores_dtype, library), one_dimensional
 
 
-def _label_rows(target, scores, one_dimensional, library, keep_indicator):
+def _label_rows(target, scores, one_dimensional, library, keep_indicator, target_format):
     """The target in the kernels' canonical form, on the device."""
 
     from . import _gpu_common
@@ -303,7 +304,8 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator):
     stream = library.stream
     if not is_gpu_array(target):
         rows = as_label_rows(
-            target, n_rows, n_classes, one_dimensional, keep_indicator=keep_indicator
+            target, n_rows, n_classes, one_dimensional, keep_indicator=keep_indicator,
+            target_format=target_format,
         )
         indicator = rows.indicator
         return rows._replace(
@@ -315,7 +317,13 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator):
         raise TypeError("a sparse target on the GPU is not supported: pass a scipy.sparse matrix")
     view = _view(target, library, "target")
     dtype = np.dtype(view.dtype)
-    if is_indicator(view.shape, dtype, n_rows, n_classes, one_dimensional):
+    check_target_format(target_format)
+    if is_indicator(view.shape, dtype, n_rows, n_classes, one_dimensional, target_format):
+        if dtype != np.bool_:  # its values would need a check on the GPU
+            raise TypeError(
+                f"a GPU target read as an indicator must be bool, got dtype {dtype}: "
+                "pass target.bool() (PyTorch) or target.astype(bool)"
+            )
         indicator = _contiguous_2d(view, scores.shape, np.bool_, library)
         if keep_indicator:
             # The label lists are not read beside an indicator: placeholders.
@@ -333,7 +341,9 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator):
     shape = (n_rows, width)
     index_dtype = dtype if dtype in (np.int32, np.int64) else np.dtype(np.int64)
     indices = _contiguous_2d(view, shape, index_dtype, library)
-    may_be_indicator = tuple(view.shape) == ((n_classes,) if one_dimensional else (n_rows, n_classes))
+    may_be_indicator = target_format == "auto" and tuple(view.shape) == (
+        (n_classes,) if one_dimensional else (n_rows, n_classes)
+    )
     return _padded(indices, width, library, may_be_indicator)
 
 
@@ -443,11 +453,16 @@ def _span(value):
     return low, low + extent
 
 
-def prepare(input, target, reduction, grad_output, with_grad, out, library, *, keep_indicator):
+def prepare(
+    input, target, reduction, grad_output, with_grad, out, library, *, keep_indicator,
+    target_format,
+):
     """The GPU ``_prepare``: validated device inputs and allocated outputs."""
     scores, one_dimensional = _scores(input, library)
     n_rows, n_classes = scores.shape
-    rows = _label_rows(target, scores, one_dimensional, library, keep_indicator)
+    rows = _label_rows(
+        target, scores, one_dimensional, library, keep_indicator, target_format
+    )
     from ._frontend import _check_reduction
 
     _check_reduction(reduction)
@@ -494,7 +509,7 @@ def finish(batch, reduction):
         library.stream.synchronize()  # the one wait: the two integers are read now
         if first_bad < n_rows:
             _raise_for_bad_target(batch)
-        warn_if_indicator_like(batch.rows, largest, stacklevel=5)
+        raise_if_ambiguous(batch.rows, largest)
     loss = _reduce(batch.loss, reduction, scores.dtype, batch.one_dimensional, library)
     grad = batch.grad_result
     if isinstance(grad, np.ndarray):  # a host caller's out
@@ -513,7 +528,8 @@ def _raise_for_bad_target(batch):
         target = _view(target, library, "target").copy_to_host(stream=library.stream)
     n_rows, n_classes = batch.scores.shape
     rows = as_label_rows(
-        target, n_rows, n_classes, batch.one_dimensional, keep_indicator=False
+        target, n_rows, n_classes, batch.one_dimensional, keep_indicator=False,
+        target_format="indices",  # only index targets have bad entries
     )
     status = batch.status.copy_to_host(stream=library.stream)
     raise_for_bad_rows(status.max(), status, rows, n_classes, batch.one_dimensional)
@@ -546,7 +562,7 @@ def _reduce(row_losses, reduction, dtype, one_dimensional, library):
     return result.reshape(())
 
 
-def ranking(input, target, margin, reduction, grad_output, with_grad, out):
+def ranking(input, target, margin, reduction, grad_output, with_grad, out, target_format):
     """The ranking loss on the GPU (the front end's ``_ranking``)."""
     from ._frontend import _check_margin
     from ._gpu_ranking import launch_ranking
@@ -554,7 +570,7 @@ def ranking(input, target, margin, reduction, grad_output, with_grad, out):
     with _on_gpu(input) as library:
         batch = prepare(
             input, target, reduction, grad_output, with_grad, out, library,
-            keep_indicator=False,
+            keep_indicator=False, target_format=target_format,
         )
         margin = _check_margin(margin, np.dtype(batch.scores.dtype))
         rows = batch.rows
@@ -567,7 +583,10 @@ def ranking(input, target, margin, reduction, grad_output, with_grad, out):
         return finish(batch, reduction)
 
 
-def hinge(input, target, margin, squared, reduction, grad_output, with_grad, out, label_sums):
+def hinge(
+    input, target, margin, squared, reduction, grad_output, with_grad, out, label_sums,
+    target_format,
+):
     """The per-label hinge on the GPU (the front end's ``_hinge``).
 
     ``label_sums``: None, or the number of row blocks whose per-label sums
@@ -581,7 +600,7 @@ def hinge(input, target, margin, squared, reduction, grad_output, with_grad, out
     with _on_gpu(input) as library:
         batch = prepare(
             input, target, reduction, grad_output, with_grad, out, library,
-            keep_indicator=True,
+            keep_indicator=True, target_format=target_format,
         )
         n_rows, n_classes = batch.scores.shape
         dtype = np.dtype(batch.scores.dtype)

@@ -21,7 +21,7 @@ from ._targets import (
     check_positive_int,
     host_array,
     raise_for_bad_rows,
-    warn_if_indicator_like,
+    raise_if_ambiguous,
 )
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -236,13 +236,16 @@ def _gradient_destination(out, scores, one_dimensional, inputs):
     return out.reshape(scores.shape)
 
 
-def _prepare(input, target, reduction, grad_output, with_grad, out, *, keep_indicator):
+def _prepare(
+    input, target, reduction, grad_output, with_grad, out, *, keep_indicator, target_format
+):
     """Validate what both losses share and allocate the outputs (the
     gradient goes to ``out`` when the caller gives one)."""
     scores, one_dimensional = _as_scores(input)
     n_rows, n_classes = scores.shape
     rows = as_label_rows(
-        target, n_rows, n_classes, one_dimensional, keep_indicator=keep_indicator
+        target, n_rows, n_classes, one_dimensional, keep_indicator=keep_indicator,
+        target_format=target_format,
     )
     _check_reduction(reduction)
     grad = grad_scale = grad_result = None
@@ -273,18 +276,23 @@ def _finish(batch, reduction):
     if status.size:
         largest_status = status.max()
         raise_for_bad_rows(largest_status, status, rows, scores.shape[1], one_dimensional)
-        warn_if_indicator_like(rows, largest_status, stacklevel=4)
+        raise_if_ambiguous(rows, largest_status)
     loss = _reduce(row_losses, reduction, scores.dtype, one_dimensional)
     return loss, batch.grad_result
 
 
-def _ranking(input, target, margin, reduction, grad_output, with_grad, out, device):
+def _ranking(
+    input, target, margin, reduction, grad_output, with_grad, out, device, target_format
+):
     """Validate, run the ranking kernel once, and return (loss, grad or None)."""
     others = {"target": target, "grad_output": grad_output, "out": out}
     if _device.runs_on_gpu(device, input, others):
-        return _device.ranking(input, target, margin, reduction, grad_output, with_grad, out)
+        return _device.ranking(
+            input, target, margin, reduction, grad_output, with_grad, out, target_format
+        )
     batch = _prepare(
-        input, target, reduction, grad_output, with_grad, out, keep_indicator=False
+        input, target, reduction, grad_output, with_grad, out, keep_indicator=False,
+        target_format=target_format,
     )
     margin = _check_margin(margin, batch.scores.dtype)
     _dispatch.ranking(
@@ -296,7 +304,7 @@ def _ranking(input, target, margin, reduction, grad_output, with_grad, out, devi
 
 def _hinge(
     input, target, margin, squared, reduction, grad_output, with_grad, out, device,
-    label_sums=None,
+    target_format, label_sums=None,
 ):
     """Validate, run the hinge kernel once, and return (loss, grad or None).
 
@@ -307,13 +315,15 @@ def _hinge(
     if _device.runs_on_gpu(device, input, others):
         blocks = None if label_sums is None else label_sums.shape[0]
         results = _device.hinge(
-            input, target, margin, squared, reduction, grad_output, with_grad, out, blocks
+            input, target, margin, squared, reduction, grad_output, with_grad, out, blocks,
+            target_format,
         )
         if label_sums is not None:
             label_sums += results[2]
         return results[:2]
     batch = _prepare(
-        input, target, reduction, grad_output, with_grad, out, keep_indicator=True
+        input, target, reduction, grad_output, with_grad, out, keep_indicator=True,
+        target_format=target_format,
     )
     margins = _label_margins(margin, batch.scores.shape[1], batch.scores.dtype)
     squared = _check_squared(squared)
@@ -337,21 +347,30 @@ _RANKING_DOC_COMMON = """
         computed natively; other real dtypes (booleans, integers, float16,
         longdouble) are converted to float64, and results are then float64.
     target : array_like or scipy.sparse matrix
-        Each sample's targets, in one of three forms:
+        Each sample's targets, in one of these forms:
 
         - class indices of any integer dtype, shape (K,) or (N, K) for any
           K >= 0: PyTorch's (N, C) layout and a compact (N, K) both work.
           Each row is read up to its first -1; later entries are padding and
           are ignored (PyTorch also range-checks the padding). Duplicated
           indices count as often as they appear, as in PyTorch;
-        - a bool 0/1 indicator of the input's shape;
+        - ragged label lists, ``[[0, 3], [1], []]`` (lists, arrays, a pandas
+          Series of lists), read as :func:`targets_from_lists` pads them;
+        - a 0/1 indicator of the input's shape: bool, or floats that are all
+          0 or 1 (multi-hot ``y_true``; any other float is a TypeError), or
+          integers with ``target_format="indicator"``;
         - a ``scipy.sparse`` matrix or array of shape (N, C) whose stored
           non-zeros are the targets (CSR is read as it is, other formats are
           converted to CSR).
-
-        An integer target of the input's shape that holds only 0s and 1s
-        and no -1 is still read as indices, with a UserWarning: it looks
-        like an indicator meant as ``target.astype(bool)``.
+    target_format : {"auto", "indices", "indicator"}, optional
+        How to read a dense target. "auto" (the default) goes by its dtype:
+        integers are class indices, bools and floats indicators; an integer
+        target of the input's shape holding only 0s and 1s and no -1 (as
+        scikit-learn's ``MultiLabelBinarizer`` writes labels) reads both
+        ways, and is a ValueError that asks for "indices" or "indicator".
+        "indices" reads integers as class indices always (PyTorch's
+        reading); "indicator" reads any 0/1 array of the input's shape as
+        an indicator.
     margin : float, optional
         The hinge margin, finite (PyTorch fixes it to 1), converted to the
         scores' dtype. Default 1.0.
@@ -473,22 +492,30 @@ _RANKING_DOC_NOTES = """
 """
 
 
-def multilabel_margin_loss(input, target, *, margin=1.0, reduction="mean", device="auto"):
-    return _ranking(input, target, margin, reduction, None, False, None, device)[0]
+def multilabel_margin_loss(
+    input, target, *, margin=1.0, reduction="mean", device="auto", target_format="auto"
+):
+    return _ranking(
+        input, target, margin, reduction, None, False, None, device, target_format
+    )[0]
 
 
 def multilabel_margin_loss_grad(
     input, target, *, margin=1.0, reduction="mean", grad_output=None, out=None,
-    device="auto",
+    device="auto", target_format="auto",
 ):
-    return _ranking(input, target, margin, reduction, grad_output, True, out, device)[1]
+    return _ranking(
+        input, target, margin, reduction, grad_output, True, out, device, target_format
+    )[1]
 
 
 def multilabel_margin_loss_and_grad(
     input, target, *, margin=1.0, reduction="mean", grad_output=None, out=None,
-    device="auto",
+    device="auto", target_format="auto",
 ):
-    return _ranking(input, target, margin, reduction, grad_output, True, out, device)
+    return _ranking(
+        input, target, margin, reduction, grad_output, True, out, device, target_format
+    )
 
 
 multilabel_margin_loss.__doc__ = (
@@ -584,11 +611,16 @@ _HINGE_DOC_COMMON = """
     target : array_like or scipy.sparse matrix
         Each sample's labels: class indices of any integer dtype, shape (K,)
         or (N, K), each row read up to its first -1 (a label listed twice is
-        one label); a bool 0/1 indicator of the input's shape; or a
-        ``scipy.sparse`` matrix or array of shape (N, C) whose stored
-        non-zeros are the labels (CSR is read as it is). An integer target
-        of the input's shape holding only 0s and 1s and no -1 is read as
-        indices, with a UserWarning that suggests ``target.astype(bool)``.
+        one label); ragged label lists (see :func:`targets_from_lists`); a
+        0/1 indicator of the input's shape (bool, or floats all 0 or 1); or
+        a ``scipy.sparse`` matrix or array of shape (N, C) whose stored
+        non-zeros are the labels (CSR is read as it is).
+    target_format : {"auto", "indices", "indicator"}, optional
+        How to read a dense target, as for :func:`multilabel_margin_loss`:
+        "auto" refuses an integer target of the input's shape holding only
+        0s and 1s and no -1 (it reads two ways); "indicator" reads such a
+        0/1 matrix (scikit-learn's label format) as labels, "indices" as
+        class indices.
     margin : float or array_like, shape (C,), optional
         The margin, one for all labels or one per label, finite in the
         scores' dtype. Default 1.0.
@@ -616,25 +648,32 @@ _HINGE_DOC_NOTES = """
 
 
 def multilabel_hinge_loss(
-    input, target, *, margin=1.0, squared=False, reduction="mean", device="auto"
+    input, target, *, margin=1.0, squared=False, reduction="mean", device="auto",
+    target_format="auto",
 ):
-    return _hinge(input, target, margin, squared, reduction, None, False, None, device)[0]
+    return _hinge(
+        input, target, margin, squared, reduction, None, False, None, device, target_format
+    )[0]
 
 
 def multilabel_hinge_loss_grad(
     input, target, *, margin=1.0, squared=False, reduction="mean", grad_output=None,
-    out=None, device="auto",
+    out=None, device="auto", target_format="auto",
 ):
     return _hinge(
-        input, target, margin, squared, reduction, grad_output, True, out, device
+        input, target, margin, squared, reduction, grad_output, True, out, device,
+        target_format,
     )[1]
 
 
 def multilabel_hinge_loss_and_grad(
     input, target, *, margin=1.0, squared=False, reduction="mean", grad_output=None,
-    out=None, device="auto",
+    out=None, device="auto", target_format="auto",
 ):
-    return _hinge(input, target, margin, squared, reduction, grad_output, True, out, device)
+    return _hinge(
+        input, target, margin, squared, reduction, grad_output, True, out, device,
+        target_format,
+    )
 
 
 multilabel_hinge_loss.__doc__ = (
@@ -799,13 +838,14 @@ class AdaptiveMargins:
         )
 
     def loss_and_grad(
-        self, input, target, *, squared=False, reduction="mean", out=None, device="auto"
+        self, input, target, *, squared=False, reduction="mean", out=None, device="auto",
+        target_format="auto",
     ):
         """Hinge loss and gradient with the current margins, then update them.
 
         Parameters
         ----------
-        input, target, squared, reduction, out, device
+        input, target, squared, reduction, out, device, target_format
             As for :func:`multilabel_hinge_loss_and_grad`; ``input`` must
             have ``n_labels`` classes. The margins stay a NumPy array on the
             host: on the GPU they are copied in, and the per-label sums
@@ -859,7 +899,7 @@ class AdaptiveMargins:
         label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
         loss, grad = _hinge(
             input, target, self.margins, squared, reduction, None, True, out, device,
-            label_sums,
+            target_format, label_sums,
         )
         if n_rows and self.rate:
             batch_sums = label_sums.sum(axis=0)

@@ -1,15 +1,16 @@
 """Target forms, and their conversion to the kernels' canonical form.
 
 A user's target is one of: class indices padded with -1 (any integer
-dtype), a bool 0/1 indicator matrix, or a ``scipy.sparse`` label matrix.
+dtype), ragged label lists, a 0/1 indicator matrix (bool, or 0/1 floats;
+0/1 integers when the caller says so), or a ``scipy.sparse`` label matrix.
 :func:`as_label_rows` turns each into :class:`LabelRows`, the form every
 kernel reads (see ``_labels.py``); the public converters
-:func:`indicator_from_targets` and :func:`targets_from_indicator` are built
-on the same compiled loops. Nothing here computes a loss.
+:func:`indicator_from_targets`, :func:`targets_from_indicator` and
+:func:`targets_from_lists` are built on the same loops. Nothing here
+computes a loss.
 """
 
 import operator
-import warnings
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -19,6 +20,9 @@ from . import _dispatch
 from ._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
 
 _INT64_MAX = np.iinfo(np.int64).max
+# How a dense target is read: "auto" by its dtype (integers are class
+# indices, bools and 0/1 floats indicators), or as the caller says.
+TARGET_FORMATS = ("auto", "indices", "indicator")
 
 
 class LabelRows(NamedTuple):
@@ -45,14 +49,24 @@ class LabelRows(NamedTuple):
     may_be_indicator: bool
 
 
-def as_label_rows(target, n_rows, n_classes, one_dimensional, *, keep_indicator):
+def check_target_format(target_format):
+    if not isinstance(target_format, str) or target_format not in TARGET_FORMATS:
+        raise ValueError(
+            f"target_format must be one of {', '.join(map(repr, TARGET_FORMATS))}, "
+            f"got {target_format!r}"
+        )
+
+
+def as_label_rows(
+    target, n_rows, n_classes, one_dimensional, *, keep_indicator, target_format="auto"
+):
     """Return ``target`` (any accepted form) as :class:`LabelRows`.
 
     Parameters
     ----------
     target : array_like or scipy.sparse matrix/array
-        Padded class indices (K,) / (N, K), a bool indicator of the input's
-        shape, or a sparse (N, C) label matrix.
+        Padded class indices (K,) / (N, K), ragged label lists, a 0/1
+        indicator of the input's shape, or a sparse (N, C) label matrix.
     n_rows, n_classes : int
         Number of samples N and of classes C of the scores.
     one_dimensional : bool
@@ -60,56 +74,79 @@ def as_label_rows(target, n_rows, n_classes, one_dimensional, *, keep_indicator)
     keep_indicator : bool
         Keep a bool indicator dense for a kernel that reads it directly
         (otherwise it becomes label lists).
+    target_format : {"auto", "indices", "indicator"}
+        How to read a dense target (see :func:`is_indicator`).
 
     Raises
     ------
     TypeError
-        If ``target`` holds neither integers nor booleans.
+        If ``target`` holds neither numbers nor booleans, or its dtype does
+        not fit ``target_format``.
     ValueError
-        If its shape does not match the scores, or an unsigned index does not
-        fit in int64.
+        If its shape does not match the scores, an indicator holds values
+        other than 0 and 1, or an unsigned index does not fit in int64.
     """
+    check_target_format(target_format)
     scores_shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
     if scipy.sparse.issparse(target):
+        if target_format == "indices":
+            raise TypeError(
+                'target_format="indices" needs class indices, got a scipy.sparse '
+                'matrix (a label matrix: use target_format="auto" or "indicator")'
+            )
         if target.ndim == 1 and target.shape == scores_shape:
             target = target.reshape((1, n_classes))  # a 1-D sparse array
         return _sparse_rows(target, n_rows, n_classes)
-    target = _as_target_array(target)
-    if is_indicator(target.shape, target.dtype, n_rows, n_classes, one_dimensional):
-        indicator = np.ascontiguousarray(target.reshape(n_rows, n_classes))
+    target = _as_target_array(target, lists_allowed=target_format != "indicator")
+    if is_indicator(
+        target.shape, target.dtype, n_rows, n_classes, one_dimensional, target_format
+    ):
+        indicator = np.ascontiguousarray(
+            _indicator_values(target, target_format).reshape(n_rows, n_classes)
+        )
         if keep_indicator:
             return LabelRows(
                 np.zeros(n_rows + 1, np.int64), np.empty(0, np.int64), False, 0,
                 indicator, None, False,
             )
         return _indicator_rows(indicator)
-    return _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape)
+    return _padded_rows(
+        target, n_rows, n_classes, one_dimensional, scores_shape,
+        may_be_indicator=target_format == "auto",
+    )
 
 
-def is_indicator(shape, dtype, n_rows, n_classes, one_dimensional):
-    """Check a dense target's shape and dtype (not its values): True for a
-    bool indicator, False for padded class indices. Host and device targets
+def is_indicator(shape, dtype, n_rows, n_classes, one_dimensional, target_format="auto"):
+    """Check a dense target's shape and dtype (not its values): True for an
+    indicator, False for padded class indices. With ``target_format``
+    "auto", bools and floats are indicators and integers are indices;
+    "indicator" takes integers as indicators too. Host and device targets
     share it, so both get the same errors.
 
     Raises
     ------
     TypeError
-        If ``dtype`` is neither bool nor an integer type.
+        If ``dtype`` is not bool, integer or float, or does not fit
+        ``target_format`` (indices must be integers).
     ValueError
         If the shape does not fit the scores'.
     """
     scores_shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
     shape = tuple(shape)
-    if dtype == np.bool_:
+    if dtype.kind in "bf" or (dtype.kind in "iu" and target_format == "indicator"):
+        if target_format == "indices":
+            raise TypeError(
+                f'target_format="indices" needs integer class indices, got dtype {dtype}'
+            )
         if shape != scores_shape:
             raise ValueError(
-                f"a bool indicator target must have the input's shape "
-                f"{scores_shape}, got shape {shape}"
+                f"an indicator target must have the input's shape {scores_shape}, "
+                f"got shape {shape} (dtype {dtype})"
             )
         return True
     if dtype.kind not in "iu":
         raise TypeError(
-            "target must hold integer class indices padded with -1, a bool "
+            "target must hold integer class indices padded with -1, a 0/1 "
             f"indicator or a scipy.sparse label matrix, got dtype {dtype}"
         )
     expected_ndim = 1 if one_dimensional else 2
@@ -136,23 +173,56 @@ def host_array(value, name, hint=""):
         ) from None
 
 
-def _as_target_array(target):
+def _as_target_array(target, lists_allowed=True):
     """``np.asarray(target)``, except that an empty list is an empty index
-    row, not float64."""
+    row, not float64, and ragged label lists (a list of lists or arrays of
+    different lengths, or a 1-D object array of them such as a pandas
+    Series of lists) become -1 padded indices when ``lists_allowed``."""
     was_array = isinstance(target, np.ndarray)
-    target = host_array(
-        target, "target",
-        "; pad each row with -1 to one length, or pass a bool indicator or a "
-        "scipy.sparse label matrix",
-    )
+    try:
+        target = np.asarray(target)
+    except ValueError:
+        if not lists_allowed:
+            host_array(target, "target")  # raises, naming the argument
+        return targets_from_lists(target)
+    if target.dtype == object and target.ndim == 1 and lists_allowed:
+        return targets_from_lists(target)
     if not was_array and target.size == 0 and target.dtype == np.float64:
         target = target.astype(np.int64)
     return target
 
 
-def _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape):
-    """LabelRows of a padded index target whose shape is already checked."""
-    may_be_indicator = target.shape == scores_shape
+def _indicator_values(target, target_format):
+    """A dense target read as an indicator, as bool: every value must be 0
+    or 1 (a float that is neither is a TypeError when the float was only
+    presumed to be an indicator, a ValueError when the caller said so)."""
+    if target.dtype == np.bool_:
+        return target
+    with np.errstate(invalid="ignore"):
+        zero_or_one = (target == 0) | (target == 1)
+    if not zero_or_one.all():
+        where = tuple(int(i) for i in np.argwhere(~zero_or_one)[0])
+        value = target[where].item()
+        if target_format == "auto":
+            raise TypeError(
+                f"a float target is read as a 0/1 indicator (multi-hot labels), so "
+                f"every value must be 0 or 1, got target[{', '.join(map(str, where))}] "
+                f"= {value!r}; class indices must be integers"
+            )
+        raise ValueError(
+            f'target_format="indicator" needs 0s and 1s, got '
+            f"target[{', '.join(map(str, where))}] = {value!r}"
+        )
+    return target.astype(bool)
+
+
+def _padded_rows(
+    target, n_rows, n_classes, one_dimensional, scores_shape, may_be_indicator=False
+):
+    """LabelRows of a padded index target whose shape is already checked;
+    with ``may_be_indicator``, one of the input's shape may turn out to be
+    an ambiguous 0/1 matrix (see :func:`raise_if_ambiguous`)."""
+    may_be_indicator = may_be_indicator and target.shape == scores_shape
     if one_dimensional:
         target = target.reshape(1, -1)
     if target.dtype == np.int32:
@@ -435,18 +505,91 @@ def check_positive_int(value, name):
     return value
 
 
-def warn_if_indicator_like(rows, largest_status, stacklevel):
-    """Warn when every row of an integer target of the input's shape held
-    only 0s and 1s and no -1 (``largest_status``: the largest row status)."""
+def raise_if_ambiguous(rows, largest_status):
+    """Raise when every row of an integer target of the input's shape, read
+    with ``target_format="auto"``, held only 0s and 1s and no -1
+    (``largest_status``: the largest row status): scikit-learn's and
+    pandas' 0/1 label matrices look exactly like that, and so do index
+    rows of classes 0 and 1, so neither reading may be guessed."""
     if rows.may_be_indicator and largest_status == ROW_OF_ZEROS_AND_ONES:
-        warnings.warn(
-            "target is an integer array of the input's shape holding only 0s "
-            "and 1s: it is read as class indices (0 and 1), not as a 0/1 "
-            "indicator matrix. Pass target.astype(bool) for an indicator, or "
-            "end index rows with -1 to silence this warning.",
-            UserWarning,
-            stacklevel=stacklevel + 1,
+        raise ValueError(
+            "target is an integer array of the input's shape holding only 0s and "
+            "1s and no -1, which reads two ways: as a 0/1 indicator matrix (each "
+            "row marks its labels, as scikit-learn's MultiLabelBinarizer writes "
+            'them), or as class indices (each row lists classes 0 and 1). Pass '
+            'target_format="indicator" or target_format="indices" to say which '
+            "(or target.astype(bool) for an indicator)."
         )
+
+
+def targets_from_lists(lists, n_classes=None):
+    """Turn ragged label lists into -1 padded class indices.
+
+    Parameters
+    ----------
+    lists : sequence of sequences of int
+        Row i's labels: a list, tuple or 1-D array of class indices (any
+        length, empty included), for example a pandas Series of lists. The
+        loss functions take such lists as ``target`` directly, converted by
+        this function.
+    n_classes : int, optional
+        Number of classes C: when given, every index must lie in [0, C).
+
+    Returns
+    -------
+    target : ndarray of int64, shape (N, K)
+        Row i's labels in their order, then -1 up to K, the longest row's
+        length.
+
+    Raises
+    ------
+    TypeError
+        If a row holds anything but integers.
+    ValueError
+        If a row is not flat, or an index is negative (or not below
+        ``n_classes``).
+
+    See Also
+    --------
+    targets_from_indicator : the same from a 0/1 indicator matrix.
+
+    Examples
+    --------
+    >>> from fastmargin import targets_from_lists
+    >>> targets_from_lists([[0, 3], [1], []])
+    array([[ 0,  3],
+           [ 1, -1],
+           [-1, -1]])
+    """
+    if n_classes is not None:
+        n_classes = check_positive_int(n_classes, "n_classes")
+    rows = []
+    for i, row in enumerate(lists):
+        row = np.asarray(row)
+        if row.ndim != 1:
+            raise ValueError(
+                f"label list {i} must be a flat sequence of class indices, got shape "
+                f"{row.shape}"
+            )
+        if row.size and row.dtype.kind not in "iu":
+            raise TypeError(
+                f"label list {i} must hold integer class indices, got dtype {row.dtype}"
+            )
+        if row.size:
+            low, high = row.min(), row.max()
+            if low < 0 or high > _INT64_MAX or (n_classes is not None and high >= n_classes):
+                bad = low if low < 0 else high
+                limit = "" if n_classes is None else f" below {n_classes}"
+                raise ValueError(
+                    f"label list {i} holds {bad}, not a class index (indices are "
+                    f">= 0{limit})"
+                )
+        rows.append(row)
+    width = max((row.size for row in rows), default=0)
+    target = np.full((len(rows), width), -1, np.int64)
+    for i, row in enumerate(rows):
+        target[i, : row.size] = row
+    return target
 
 
 def raise_for_bad_rows(largest_status, status, rows, n_classes, one_dimensional):

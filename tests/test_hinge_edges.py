@@ -317,21 +317,35 @@ def test_out_of_range_sparse_index_names_row_and_value(function, bad, cls):
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_float_targets_are_type_errors(function):
-    for target in (np.array([[0.0, 1.0]]), [[0.5, 1]], np.array([[0, 1]], np.float32),
-                   np.array([["0", "1"]]), np.array([[1 + 0j]])):
+def test_float_targets_are_indicators_when_all_zero_or_one(function):
+    """Multi-hot float targets (PyTorch's BCEWithLogitsLoss, Keras' y_true)
+    are indicators; any other float is a TypeError that says why."""
+    scores = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, -0.5]])
+    labels = np.array([[1, 0, 1], [0, 0, 1]])
+    expected = function(scores, labels.astype(bool))
+    for dtype in (np.float16, np.float32, np.float64):
+        result = function(scores, labels.astype(dtype))
+        pairs = zip(result, expected) if isinstance(result, tuple) else [(result, expected)]
+        for got, want in pairs:
+            np.testing.assert_array_equal(got, want)
+    for target in ([[0.5, 1, 0], [0, 0, 1]], labels * 2.0, np.where(labels, np.nan, 0.0)):
+        with pytest.raises(TypeError, match="every value must be 0 or 1"):
+            function(scores, target)
+    with pytest.raises(ValueError, match="indicator target must have the input's shape"):
+        function(scores, labels[:, :2].astype(float))
+    for target in (np.array([["0", "1", "0"]] * 2), np.array([[1 + 0j] * 3] * 2)):
         with pytest.raises(TypeError, match="target"):
-            function(np.zeros((1, 3)), target)
+            function(scores, target)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS + (multilabel_margin_loss,))
 def test_target_shape_errors(function):
     scores = np.zeros((2, 3))
-    with pytest.raises(ValueError, match=r"bool indicator target must have the input's shape"):
+    with pytest.raises(ValueError, match=r"indicator target must have the input's shape"):
         function(scores, np.zeros((2, 2), bool))
-    with pytest.raises(ValueError, match=r"bool indicator target must have the input's shape"):
+    with pytest.raises(ValueError, match=r"indicator target must have the input's shape"):
         function(scores, np.zeros((3, 3), bool))
-    with pytest.raises(ValueError, match=r"bool indicator target must have the input's shape"):
+    with pytest.raises(ValueError, match=r"indicator target must have the input's shape"):
         function(scores[0], np.zeros((1, 3), bool))
     for shape in ((2, 4), (3, 3), (1, 3)):
         with pytest.raises(ValueError, match=r"sparse target must have shape \(N, C\)"):

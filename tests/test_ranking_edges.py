@@ -469,20 +469,27 @@ def test_junk_after_first_minus_one_is_not_checked(reduction):
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize(
     "target",
-    [np.array([[0.0, 1.0]]), np.array([["0", "1"]]), [[0.5, 1]]],
-    ids=["float", "str", "list-of-float"],
+    [np.array([[0.0, 1.0, 2.0]]), np.array([["0", "1", "0"]]), [[0.5, 1, 0]],
+     np.array([[0.0, 1.0]])],
+    ids=["float", "str", "list-of-float", "float-as-indices"],
 )
 def test_non_integer_target_is_type_error(function, target):
+    """Floats are indicators only when all 0 or 1; never class indices."""
     with pytest.raises(TypeError, match="target"):
-        function(np.zeros((1, 3)), target)
+        function(np.zeros((1, 3)), target, target_format="indices")
+    if target is not None and np.asarray(target).shape == (1, 3):
+        with pytest.raises(TypeError, match="target"):
+            function(np.zeros((1, 3)), target)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_bool_target_is_an_indicator_never_indices(function):
     # A bool target is a 0/1 indicator: of the input's shape, or an error
     # (never read as class indices 0 and 1).
-    with pytest.raises(ValueError, match="bool indicator target must have the input's shape"):
+    with pytest.raises(ValueError, match="indicator target must have the input's shape"):
         function(np.zeros((1, 3)), np.array([[True, False]]))
+    with pytest.raises(TypeError, match='target_format="indices" needs integer class'):
+        function(np.zeros((1, 3)), np.array([[True, False, True]]), target_format="indices")
     scores = np.array([[0.5, 0.0, -0.25]])
     indicator = np.array([[False, True, True]])
     expected = function(scores, np.array([[1, 2, -1]]))

@@ -8,7 +8,6 @@ slope 0 there. A second test uses continuous random scores, which never sit
 on a kink.
 """
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -39,14 +38,14 @@ def tolerance(dtype):
     return 1e-6 if np.dtype(dtype) == np.float32 else 1e-12
 
 
-def indicator_warning(scores, target):
+def as_indices(scores, target):
     """The strategies can draw an integer target of the input's shape holding
-    only 0s and 1s (small C, full rows): fastmargin then warns that it looks
-    like a 0/1 indicator (and still reads indices). Expect the warning
-    exactly then."""
+    only 0s and 1s (small C, full rows): with target_format="auto" that is a
+    ValueError (it reads two ways), so these index checks say "indices"
+    exactly then (test_target_forms.py checks the refusal)."""
     if naive.looks_like_indicator(scores, target):
-        return pytest.warns(UserWarning, match=r"target\.astype\(bool\)")
-    return contextlib.nullcontext()
+        return {"target_format": "indices"}
+    return {}
 
 
 @st.composite
@@ -101,10 +100,10 @@ def check_result_types(loss, grad, scores, reduction):
 
 
 def check_against_reference(scores, target, margin, reduction, grad_output, rtol):
-    with indicator_warning(scores, target):
-        loss, grad = multilabel_margin_loss_and_grad(
-            scores, target, margin=margin, reduction=reduction, grad_output=grad_output
-        )
+    loss, grad = multilabel_margin_loss_and_grad(
+        scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
+        **as_indices(scores, target),
+    )
     check_result_types(loss, grad, scores, reduction)
 
     expected_loss, expected_grad = naive.ranking_loss_and_grad(
@@ -114,14 +113,13 @@ def check_against_reference(scores, target, margin, reduction, grad_output, rtol
     np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=0)
 
     # The fused call returns exactly what the two separate calls return.
-    with indicator_warning(scores, target):
-        loss_only = multilabel_margin_loss(
-            scores, target, margin=margin, reduction=reduction
-        )
-    with indicator_warning(scores, target):
-        grad_only = multilabel_margin_loss_grad(
-            scores, target, margin=margin, reduction=reduction, grad_output=grad_output
-        )
+    loss_only = multilabel_margin_loss(
+        scores, target, margin=margin, reduction=reduction, **as_indices(scores, target)
+    )
+    grad_only = multilabel_margin_loss_grad(
+        scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
+        **as_indices(scores, target),
+    )
     check_result_types(loss_only, grad_only, scores, reduction)
     assert np.array_equal(loss_only, loss, equal_nan=True)
     assert np.array_equal(grad_only, grad, equal_nan=True)
@@ -175,10 +173,10 @@ def test_matches_reference_on_continuous_scores(
     if one_dimensional:
         scores, target = scores[0], target[0]
 
-    with indicator_warning(scores, target):
-        loss, grad = multilabel_margin_loss_and_grad(
-            scores, target, margin=margin, reduction=reduction, grad_output=grad_output
-        )
+    loss, grad = multilabel_margin_loss_and_grad(
+        scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
+        **as_indices(scores, target),
+    )
     check_result_types(loss, grad, scores, reduction)
     expected_loss, expected_grad = naive.ranking_loss_and_grad(
         scores, target, margin, reduction, grad_output
@@ -188,8 +186,9 @@ def test_matches_reference_on_continuous_scores(
         assert np.all(loss >= 0)  # a sum of hinges: never negative
     np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=0)
     np.testing.assert_allclose(grad, expected_grad, rtol=tolerance(dtype), atol=0)
-    with indicator_warning(scores, target):
-        loss_only = multilabel_margin_loss(scores, target, margin=margin, reduction=reduction)
+    loss_only = multilabel_margin_loss(
+        scores, target, margin=margin, reduction=reduction, **as_indices(scores, target)
+    )
     assert np.array_equal(loss_only, loss, equal_nan=True)
 
 

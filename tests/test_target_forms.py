@@ -10,7 +10,6 @@ Every input is small: this file also runs with NUMBA_DISABLE_JIT=1 (see
 test_threads_and_nojit.py).
 """
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -34,7 +33,6 @@ from fastmargin import (
 )
 
 FLOAT_DTYPES = (np.float32, np.float64)
-INDICATOR_WARNING = r"target\.astype\(bool\)"
 HINGE_FUNCTIONS = (
     multilabel_hinge_loss,
     multilabel_hinge_loss_grad,
@@ -53,19 +51,17 @@ LOSSES = {
 
 
 def results(function, scores, target):
-    """Loss and gradient, with and without reduction and grad_output; the
-    0/1-indicator warning expected exactly when the rule says so."""
+    """Loss and gradient, with and without reduction and grad_output; an
+    integer target that reads two ways read as indices, as it must say."""
     grad_output = np.linspace(-1.0, 2.0, scores.shape[0]) if scores.ndim == 2 else 1.5
-    context = (
-        pytest.warns(UserWarning, match=INDICATOR_WARNING)
-        if naive.looks_like_indicator(scores, target)
-        else contextlib.nullcontext()
+    target_format = "indices" if naive.looks_like_indicator(scores, target) else "auto"
+    return (
+        function(
+            scores, target, reduction="none", grad_output=grad_output,
+            target_format=target_format,
+        ),
+        function(scores, target, reduction="mean", target_format=target_format),
     )
-    with context:
-        return (
-            function(scores, target, reduction="none", grad_output=grad_output),
-            function(scores, target, reduction="mean"),
-        )
 
 
 def assert_identical(first, second):
@@ -419,52 +415,117 @@ def ambiguous_targets():
     }
 
 
+AMBIGUOUS = "reads two ways"
+
+
+def flat(result):
+    return np.concatenate(
+        [np.ravel(part) for part in (result if isinstance(result, tuple) else (result,))]
+    )
+
+
 @pytest.mark.parametrize("function", ALL_FUNCTIONS)
 @pytest.mark.parametrize("name", sorted(ambiguous_targets()))
-def test_zero_one_integer_target_of_the_input_shape_warns(function, name):
+def test_zero_one_integer_target_of_the_input_shape_needs_a_format(function, name):
+    """Regression: scikit-learn's 0/1 label matrices were read as class
+    indices with a UserWarning shown once per call site, so a training loop
+    computed a wrong loss silently after the first call. Now "auto" refuses
+    them, every time, and target_format says which reading is meant."""
     target = ambiguous_targets()[name]
     scores = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
-    with pytest.warns(UserWarning, match=INDICATOR_WARNING) as record:
-        result = function(scores, target)
-    assert len(record) == 1
-    # The warning points at the caller's line, not into fastmargin.
-    assert record[0].filename == __file__
-    # Still read as class indices: each row's labels are {0, 1} or a subset,
-    # exactly as the same indices with an ending -1.
+    for _ in range(2):  # every call, not once per call site
+        with pytest.raises(ValueError, match=AMBIGUOUS) as error:
+            function(scores, target)
+    assert 'target_format="indicator"' in str(error.value)
+    # "indices": class indices, exactly as the same rows with an ending -1.
     ended = np.concatenate([target.astype(np.int64), -np.ones((3, 1), np.int64)], axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        expected = function(scores, ended)
-    assert_identical(result, expected)
-    # ... which is not what the bool indicator gives (labels differ).
-    as_indicator = function(scores, target.astype(bool))
+    as_indices = function(scores, target, target_format="indices")
+    assert_identical(as_indices, function(scores, ended))
+    # "indicator": labels, exactly as the bool indicator.
+    as_indicator = function(scores, target, target_format="indicator")
+    assert_identical(as_indicator, function(scores, target.astype(bool)))
     if name != "uint8_all_zero":
-
-        def flat(r):
-            return np.concatenate(
-                [np.ravel(part) for part in (r if isinstance(r, tuple) else (r,))]
-            )
-
-        assert not np.array_equal(flat(result), flat(as_indicator))
+        assert not np.array_equal(flat(as_indices), flat(as_indicator))
 
 
 @pytest.mark.parametrize("function", ALL_FUNCTIONS)
-def test_one_dimensional_zero_one_target_warns(function):
-    with pytest.warns(UserWarning, match=INDICATOR_WARNING):
-        function(np.array([0.5, -1.0, 2.0]), np.array([0, 1, 1]))
-    with pytest.warns(UserWarning, match=INDICATOR_WARNING):
-        function(np.array([7.0]), np.array([0]))  # one class, label 0
+def test_one_dimensional_zero_one_target_needs_a_format(function):
+    for scores, target in ((np.array([0.5, -1.0, 2.0]), np.array([0, 1, 1])),
+                           (np.array([7.0]), np.array([0]))):  # one class, label 0
+        with pytest.raises(ValueError, match=AMBIGUOUS):
+            function(scores, target)
+        assert_identical(
+            function(scores, target, target_format="indicator"),
+            function(scores, target.astype(bool)),
+        )
 
 
-def test_adaptive_margins_warns_like_the_hinge():
-    adaptive = AdaptiveMargins(3)
-    with pytest.warns(UserWarning, match=INDICATOR_WARNING) as record:
-        adaptive.loss_and_grad(np.zeros((2, 3)), np.array([[0, 1, 1], [1, 1, 0]]))
-    assert record[0].filename == __file__
+def test_adaptive_margins_takes_a_target_format_like_the_hinge():
+    target = np.array([[0, 1, 1], [1, 1, 0]])
+    with pytest.raises(ValueError, match=AMBIGUOUS):
+        AdaptiveMargins(3).loss_and_grad(np.zeros((2, 3)), target)
+    adaptive, bools = AdaptiveMargins(3), AdaptiveMargins(3)
+    result = adaptive.loss_and_grad(np.zeros((2, 3)), target, target_format="indicator")
+    assert_identical(result, bools.loss_and_grad(np.zeros((2, 3)), target.astype(bool)))
+    np.testing.assert_array_equal(adaptive.margins, bools.margins)
 
 
 @pytest.mark.parametrize("function", ALL_FUNCTIONS)
-def test_targets_that_are_not_ambiguous_do_not_warn(function):
+def test_target_format_checks(function):
+    scores = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+    with pytest.raises(ValueError, match="target_format must be one of"):
+        function(scores, np.array([[0], [1], [2]]), target_format="labels")
+    with pytest.raises(ValueError, match='target_format="indicator" needs 0s and 1s'):
+        function(scores, np.full((3, 4), 2), target_format="indicator")
+    with pytest.raises(ValueError, match="indicator target must have the input's shape"):
+        function(scores, np.array([[0], [1], [2]]), target_format="indicator")
+    sparse = scipy.sparse.csr_array(np.eye(3, 4, dtype=bool))
+    with pytest.raises(TypeError, match='target_format="indices" needs class indices'):
+        function(scores, sparse, target_format="indices")
+    assert_identical(
+        function(scores, sparse, target_format="indicator"), function(scores, sparse)
+    )
+
+
+@pytest.mark.parametrize("function", ALL_FUNCTIONS)
+def test_ragged_label_lists_are_class_indices(function):
+    scores = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+    padded = np.array([[0, 3], [1, -1], [-1, -1]])
+    expected = function(scores, padded)
+    for lists in ([[0, 3], [1], []], [np.array([0, 3]), (1,), np.array([], int)]):
+        assert_identical(function(scores, lists), expected)
+    series_like = np.empty(3, object)  # what np.asarray makes of a pandas Series of lists
+    series_like[:] = [[0, 3], [1], []]
+    assert_identical(function(scores, series_like), expected)
+    with pytest.raises(ValueError, match=r"target\[0, 1\] = 4 is not a class index"):
+        function(scores, [[0, 4], [1], []])
+
+
+def test_targets_from_lists():
+    from fastmargin import targets_from_lists
+
+    np.testing.assert_array_equal(
+        targets_from_lists([[2, 0, 2], [], [1]]), [[2, 0, 2], [-1, -1, -1], [1, -1, -1]]
+    )
+    assert targets_from_lists([]).shape == (0, 0)
+    assert targets_from_lists([[], []]).shape == (2, 0)
+    assert targets_from_lists([np.array([1, 2], np.uint8)], n_classes=3).dtype == np.int64
+    with pytest.raises(ValueError, match="label list 1 holds -1"):
+        targets_from_lists([[0], [-1]])
+    with pytest.raises(ValueError, match="label list 0 holds 3, not a class index"):
+        targets_from_lists([[3]], n_classes=3)
+    with pytest.raises(TypeError, match="label list 0 must hold integer class indices"):
+        targets_from_lists([[0.5]])
+    with pytest.raises(ValueError, match="label list 0 must be a flat sequence"):
+        targets_from_lists([[[0]]])
+    with pytest.raises(ValueError, match="label list 0 holds"):
+        targets_from_lists([np.array([2**63], np.uint64)])
+    with pytest.raises(ValueError, match="n_classes must be at least 1"):
+        targets_from_lists([[0]], n_classes=0)
+
+
+@pytest.mark.parametrize("function", ALL_FUNCTIONS)
+def test_targets_that_are_not_ambiguous_are_accepted(function):
     scores = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
     base = np.array([[0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 1, 0]])
     with_minus_one = base.copy()
@@ -484,16 +545,14 @@ def test_targets_that_are_not_ambiguous_do_not_warn(function):
         "sparse": scipy.sparse.csr_matrix(base),
         "int sparse with zeros and ones": scipy.sparse.coo_array(base.astype(np.int8)),
     }
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for name, target in candidates.items():
-            try:
-                function(scores, target)
-            except UserWarning as error:
-                raise AssertionError(f"{name} warned") from error
-        # 1-D: a -1, or a different length.
-        function(scores[0], np.array([0, 1, -1, 1]))
-        function(scores[0], np.array([0, 1, 1]))
+    for name, target in candidates.items():
+        try:
+            function(scores, target)
+        except ValueError as error:
+            raise AssertionError(f"{name} was refused") from error
+    # 1-D: a -1, or a different length.
+    function(scores[0], np.array([0, 1, -1, 1]))
+    function(scores[0], np.array([0, 1, 1]))
 
 
 # --------------------------------------------------------------------------

@@ -315,6 +315,31 @@ def test_host_hinge_label_margins(squared):
 
 
 @pytest.mark.parametrize("loss", LOSSES)
+def test_target_format_on_the_gpu(loss):
+    """target_format as on the CPU: an integer 0/1 target of the input's
+    shape reads two ways ("auto" refuses it); "indices" and "indicator"
+    read it as the CPU does. A device target read as an indicator must be
+    bool (its values would need checking on the GPU)."""
+    input = scores(np.float32, n_rows=3, n_classes=4, seed=21)
+    labels = np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+    for target in (labels, cuda.to_device(labels)):
+        with pytest.raises(ValueError, match="reads two ways"):
+            call(loss, "and_grad", input, target, device="cuda")
+    gpu, cpu = run_host(loss, "and_grad", input, labels, target_format="indices")
+    assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float32))
+    gpu, cpu = run_host(loss, "and_grad", input, labels.astype(np.float32))
+    assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float32))
+    gpu, cpu = run_device(
+        loss, "and_grad", cuda.to_device(input), cuda.to_device(labels),
+        target_format="indices",
+    )
+    assert_device_result(gpu, cpu, "and_grad", np.dtype(np.float32))
+    with pytest.raises(TypeError, match="must be bool"):
+        call(loss, "and_grad", cuda.to_device(input), cuda.to_device(labels),
+             target_format="indicator")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
 def test_device_reductions(loss):
     input, target = cuda.to_device(scores(np.float32)), cuda.to_device(padded(np.int32))
     for reduction in REDUCTIONS:
