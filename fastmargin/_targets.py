@@ -36,8 +36,9 @@ class LabelRows(NamedTuple):
 
     indptr: np.ndarray  # int64, (N + 1,)
     # int64 (the CPU kernels are compiled for it alone): a padded int64
-    # target is read in place; the other forms are converted, and an int32
-    # one keeps only its rows' used entries (see ``_compact_rows``).
+    # target is read in place; the other forms are converted, and padded
+    # targets of other integer dtypes keep only their rows' used entries
+    # (see ``_compact_rows``).
     indices: np.ndarray  # 1-D
     padded: bool
     width: int  # most entries in a row
@@ -225,13 +226,11 @@ def _padded_rows(
     may_be_indicator = may_be_indicator and target.shape == scores_shape
     if one_dimensional:
         target = target.reshape(1, -1)
-    if target.dtype == np.int32:
-        return _compact_rows(np.ascontiguousarray(target), may_be_indicator)
     if target.dtype != np.int64:
         if target.dtype == np.uint64 and target.size and target.max() > _INT64_MAX:
             row, column = np.argwhere(target > _INT64_MAX)[0]
             _raise_bad_index(target, row, column, n_classes, one_dimensional)
-        target = target.astype(np.int64)
+        return _compact_rows(np.ascontiguousarray(target), may_be_indicator)
     target = np.ascontiguousarray(target)
     width = target.shape[1]
     return LabelRows(
@@ -246,15 +245,17 @@ def _padded_rows(
 
 
 def _compact_rows(target, may_be_indicator):
-    """LabelRows of a C-contiguous int32 (N, K) padded target, as int64.
+    """LabelRows of a C-contiguous (N, K) padded target of an integer dtype
+    other than int64 (values within int64), as int64.
 
-    int32 is common enough to deserve no copy of the whole matrix (the
-    padded (N, C) layout would double a call's memory traffic), and rare
-    enough not to be worth a second compiled variant of every kernel (a
-    second or two each on first use): each row is kept up to and including
-    its first -1, a pass over the used entries only. The rows stay padded
-    rows, so positions within a row, and what a row of 0s and 1s reports,
-    are those of the caller's matrix.
+    Such targets (int32 most often; int8 or uint16 to save memory) deserve
+    no int64 copy of the whole matrix (the padded (N, C) layout would double
+    a call's memory traffic, and a (1, 10**7) int8 row would take 80 MB),
+    and are not worth a compiled variant of every kernel each (a second or
+    two on first use): each row is kept up to and including its first -1,
+    a pass over the used entries only. The rows stay padded rows, so
+    positions within a row, and what a row of 0s and 1s reports, are those
+    of the caller's matrix.
     """
     n_rows, width = target.shape
     indptr = np.zeros(n_rows + 1, np.int64)

@@ -238,14 +238,16 @@ def padded_targets(draw):
 
 
 @given(padded_targets())
-def test_int32_rows_keep_their_entries_up_to_the_first_minus_one(case):
-    """The kernels read int64 label lists only: an int32 padded target is
-    converted, keeping each row up to and including its first -1 (the
-    junk after it is dropped) as a padded row of its own."""
+def test_narrow_index_rows_keep_their_entries_up_to_the_first_minus_one(case):
+    """The kernels read int64 label lists only: a padded target of another
+    integer dtype is converted, keeping each row up to and including its
+    first -1 (the junk after it is dropped) as a padded row of its own."""
     from fastmargin._targets import _compact_rows
 
     target, _ = case
-    target = np.atleast_2d(target).astype(np.int32)
+    target = np.atleast_2d(target)
+    if target.dtype == np.int64:
+        target = target.astype(np.int32)
     rows = _compact_rows(np.ascontiguousarray(target), may_be_indicator=False)
     assert rows.padded and rows.indices.dtype == np.int64 and rows.indptr.dtype == np.int64
     assert rows.width == target.shape[1] and rows.padded_source is not None
@@ -253,6 +255,18 @@ def test_int32_rows_keep_their_entries_up_to_the_first_minus_one(case):
         kept = entries[: entries.index(-1) + 1] if -1 in entries else entries
         assert rows.indices[rows.indptr[row]:rows.indptr[row + 1]].tolist() == kept
     assert rows.indptr[0] == 0 and rows.indptr[-1] == rows.indices.size
+
+
+def test_a_wide_narrow_index_row_is_not_copied_whole():
+    """Regression (peak memory): an int8 target of PyTorch's (N, C) layout
+    was copied to int64 whole, 8 bytes per class; only its used entries
+    are converted now."""
+    from fastmargin._targets import as_label_rows
+
+    target = np.full((1, 1_000_000), -1, np.int8)
+    target[0, :5] = [3, 1, 4, 1, 5]
+    rows = as_label_rows(target, 1, 1_000_000, False, keep_indicator=False)
+    assert rows.indices.tolist() == [3, 1, 4, 1, 5, -1]
 
 
 @given(padded_targets())

@@ -10,13 +10,12 @@ is imported::
 Expected: results of the caller's kind (NumPy for host inputs, Numba device
 arrays for device inputs) with the CPU's shapes and dtypes, gradients equal
 to the CPU's, losses equal within rounding (float64 sums in another order),
-the CPU's exceptions and warnings, inputs never modified. Shapes are tiny
+the CPU's exceptions, inputs never modified. Shapes are tiny
 and calls few: the simulator runs a Python thread per GPU thread.
 """
 
 import os
 import re
-import warnings
 
 import numpy as np
 import pytest
@@ -426,10 +425,22 @@ def test_argument_errors(loss):
     floats = target.astype(np.float64)
 
     expected = cpu_error(loss, "loss", input, floats)
-    assert expected[0] is TypeError
+    assert expected[0] is ValueError  # floats are indicators: of the input's shape
     assert_same_error(lambda: call(loss, "loss", input, floats, device="cuda"), expected)
     assert_same_error(
         lambda: call(loss, "loss", device_input, cuda.to_device(floats)), expected
+    )
+    expected = cpu_error(loss, "loss", input, floats, target_format="indices")
+    assert expected[0] is TypeError
+    assert_same_error(
+        lambda: call(loss, "loss", input, floats, device="cuda", target_format="indices"),
+        expected,
+    )
+    assert_same_error(
+        lambda: call(
+            loss, "loss", device_input, cuda.to_device(floats), target_format="indices"
+        ),
+        expected,
     )
 
     expected = cpu_error(loss, "loss", input, target, reduction="avg")
@@ -512,28 +523,22 @@ def test_host_out_with_device_cuda(loss):
 
 
 @pytest.mark.parametrize("loss", LOSSES)
-def test_indicator_like_warning(loss):
+def test_ambiguous_zero_one_target(loss):
+    """An integer 0/1 target of the input's shape with no -1 reads two ways:
+    the same ValueError as on the CPU, for host and device targets."""
     input = scores(n_classes=5, seed=11)
     target = np.array([[1, 0, 0, 1, 1], [0, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]])
-    with pytest.warns(UserWarning) as cpu_warnings:
-        cpu = call(loss, "and_grad", input, target, device="cpu")
-    with pytest.warns(UserWarning) as gpu_warnings:
-        gpu = call(loss, "and_grad", input, target, device="cuda")
+    expected = cpu_error(loss, "and_grad", input, target)
+    assert expected[0] is ValueError and "reads two ways" in expected[1]
+    assert_same_error(lambda: call(loss, "and_grad", input, target, device="cuda"), expected)
+    assert_same_error(
+        lambda: call(loss, "loss", cuda.to_device(input), cuda.to_device(target)), expected
+    )
+    # One row ended by a -1: class indices, no ambiguity.
+    quiet = target.copy()
+    quiet[3, 1] = -1
+    gpu, cpu = run_host(loss, "and_grad", input, quiet)
     assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float64))
-    with pytest.warns(UserWarning) as device_warnings:
-        result = call(loss, "loss", cuda.to_device(input), cuda.to_device(target))
-    assert_device_result(result, cpu[0], "loss", np.dtype(np.float64))
-    assert len(cpu_warnings) == len(gpu_warnings) == len(device_warnings) == 1
-    for caught in (gpu_warnings, device_warnings):
-        assert str(caught[0].message) == str(cpu_warnings[0].message)
-        # Attributed to the caller's line, as on the CPU.
-        assert caught[0].filename == cpu_warnings[0].filename == __file__
-    # One row ended by a -1 (or a row holding a 2): no warning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        quiet = target.copy()
-        quiet[3, 1] = -1
-        call(loss, "loss", input, quiet, device="cuda")
 
 
 # ----------------------------------------------------------------------
