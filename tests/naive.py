@@ -109,9 +109,9 @@ def sorted_label_rows(indicator):
 
 
 def looks_like_indicator(scores, target):
-    """Whether fastmargin must warn that an integer ``target`` looks like a
-    0/1 indicator: integer, the input's shape, at least one row, and every
-    entry 0 or 1 (so no row ends early at a -1)."""
+    """Whether an integer ``target`` reads two ways, so that fastmargin
+    refuses it with target_format="auto": integer, the input's shape, at
+    least one row, and every entry 0 or 1 (so no row ends early at a -1)."""
     target = np.asarray(target)
     return bool(
         np.issubdtype(target.dtype, np.integer)
@@ -119,6 +119,14 @@ def looks_like_indicator(scores, target):
         and target.size > 0
         and np.all((target == 0) | (target == 1))
     )
+
+
+def as_indices(scores, target):
+    """Keyword arguments that read ``target`` as class indices: the
+    strategies can draw a target that reads two ways (small C, full rows),
+    and index checks then say "indices" (test_target_forms.py checks the
+    refusal of "auto")."""
+    return {"target_format": "indices"} if looks_like_indicator(scores, target) else {}
 
 
 def hinge_terms_and_slopes(scores, indicator, margin, squared=False):

@@ -35,17 +35,8 @@ def tolerance(dtype):
     return 1e-6 if np.dtype(dtype) == np.float32 else 1e-12
 
 
-def as_indices(scores, target):
-    """An integer target of the input's shape holding only 0s and 1s reads
-    two ways (a ValueError with target_format="auto"): these index checks
-    say "indices" exactly then (test_target_forms.py checks the refusal)."""
-    if naive.looks_like_indicator(scores, target):
-        return {"target_format": "indices"}
-    return {}
-
-
 def call(function, scores, target, **kwargs):
-    return function(scores, target, **kwargs, **as_indices(scores, target))
+    return function(scores, target, **kwargs, **naive.as_indices(scores, target))
 
 
 def check_result_types(loss, grad, scores, reduction):
@@ -309,7 +300,7 @@ def test_matches_torch_autograd(shape, reduction, squared):
         padded = forms.pytorch_layout(indicator)
         again = multilabel_hinge_loss_and_grad(
             scores, padded, margin=margin, squared=squared, reduction=reduction,
-            grad_output=grad_output, **as_indices(scores, padded),
+            grad_output=grad_output, **naive.as_indices(scores, padded),
         )
         assert np.array_equal(again[0], loss) and np.array_equal(again[1], grad)
 

@@ -38,16 +38,6 @@ def tolerance(dtype):
     return 1e-6 if np.dtype(dtype) == np.float32 else 1e-12
 
 
-def as_indices(scores, target):
-    """The strategies can draw an integer target of the input's shape holding
-    only 0s and 1s (small C, full rows): with target_format="auto" that is a
-    ValueError (it reads two ways), so these index checks say "indices"
-    exactly then (test_target_forms.py checks the refusal)."""
-    if naive.looks_like_indicator(scores, target):
-        return {"target_format": "indices"}
-    return {}
-
-
 @st.composite
 def ranking_cases(draw):
     """A full argument set: scores, targets, margin, reduction, grad_output."""
@@ -102,7 +92,7 @@ def check_result_types(loss, grad, scores, reduction):
 def check_against_reference(scores, target, margin, reduction, grad_output, rtol):
     loss, grad = multilabel_margin_loss_and_grad(
         scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
-        **as_indices(scores, target),
+        **naive.as_indices(scores, target),
     )
     check_result_types(loss, grad, scores, reduction)
 
@@ -114,11 +104,11 @@ def check_against_reference(scores, target, margin, reduction, grad_output, rtol
 
     # The fused call returns exactly what the two separate calls return.
     loss_only = multilabel_margin_loss(
-        scores, target, margin=margin, reduction=reduction, **as_indices(scores, target)
+        scores, target, margin=margin, reduction=reduction, **naive.as_indices(scores, target)
     )
     grad_only = multilabel_margin_loss_grad(
         scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
-        **as_indices(scores, target),
+        **naive.as_indices(scores, target),
     )
     check_result_types(loss_only, grad_only, scores, reduction)
     assert np.array_equal(loss_only, loss, equal_nan=True)
@@ -175,7 +165,7 @@ def test_matches_reference_on_continuous_scores(
 
     loss, grad = multilabel_margin_loss_and_grad(
         scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
-        **as_indices(scores, target),
+        **naive.as_indices(scores, target),
     )
     check_result_types(loss, grad, scores, reduction)
     expected_loss, expected_grad = naive.ranking_loss_and_grad(
@@ -187,7 +177,7 @@ def test_matches_reference_on_continuous_scores(
     np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=0)
     np.testing.assert_allclose(grad, expected_grad, rtol=tolerance(dtype), atol=0)
     loss_only = multilabel_margin_loss(
-        scores, target, margin=margin, reduction=reduction, **as_indices(scores, target)
+        scores, target, margin=margin, reduction=reduction, **naive.as_indices(scores, target)
     )
     assert np.array_equal(loss_only, loss, equal_nan=True)
 

@@ -409,18 +409,7 @@ def test_every_target_form_runs_the_same_compiled_kernels():
     padded or compact, bool indicators, CSR) all reach the kernels as the
     same types, so a program that uses several compiles each kernel once
     per score dtype and entry point (fused, loss only, adaptive)."""
-    environment = dict(os.environ)
-    environment.pop("NUMBA_DISABLE_JIT", None)
-    completed = subprocess.run(
-        [sys.executable, "-c", COMPILED_VARIANTS],
-        cwd=REPOSITORY,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=SCRIPT_TIMEOUT,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split() == ["1", "1", "3"]
+    assert run_script(COMPILED_VARIANTS) == ["1", "1", "3"]
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")

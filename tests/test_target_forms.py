@@ -54,13 +54,10 @@ def results(function, scores, target):
     """Loss and gradient, with and without reduction and grad_output; an
     integer target that reads two ways read as indices, as it must say."""
     grad_output = np.linspace(-1.0, 2.0, scores.shape[0]) if scores.ndim == 2 else 1.5
-    target_format = "indices" if naive.looks_like_indicator(scores, target) else "auto"
+    index_format = naive.as_indices(scores, target)
     return (
-        function(
-            scores, target, reduction="none", grad_output=grad_output,
-            target_format=target_format,
-        ),
-        function(scores, target, reduction="mean", target_format=target_format),
+        function(scores, target, reduction="none", grad_output=grad_output, **index_format),
+        function(scores, target, reduction="mean", **index_format),
     )
 
 
