@@ -278,6 +278,7 @@ class GpuBatch(NamedTuple):
     one_dimensional: bool
     rows: LabelRows  # device arrays; ``indicator`` a device bool (N, C) or None
     host_target: object  # to quote a bad entry: the caller's target
+    loss_divisor: float
     loss: object  # float64 (N,)
     status: object  # int64 (N,)
     grad: object | None  # (N, C) view the kernel writes
@@ -378,7 +379,7 @@ def _padded(indices, width, library, may_be_indicator):
     return LabelRows(indptr, indices.reshape(-1), True, width, None, None, may_be_indicator)
 
 
-def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional, library):
+def _gradient_scale(grad_output, reduction, n_rows, loss_divisor, one_dimensional, library):
     """The kernels' per-row gradient factor (float64 (N,)) on the device,
     with the CPU's checks and the CPU's arithmetic."""
 
@@ -386,7 +387,7 @@ def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional, 
 
     if not is_gpu_array(grad_output):
         scale = _frontend._gradient_scale(
-            grad_output, reduction, n_rows, n_classes, one_dimensional
+            grad_output, reduction, n_rows, loss_divisor, one_dimensional
         )
         return _to_device(np.ascontiguousarray(scale), library)
     weights = _view(grad_output, library, "grad_output")
@@ -395,7 +396,7 @@ def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional, 
     )
     weights = _contiguous_2d(weights, (max(weights.size, 1),), weights.dtype, library)
     _, scale = _empty((n_rows,), np.float64, library)
-    divisor = float(_frontend._gradient_divisor(reduction, n_rows, n_classes))
+    divisor = float(_frontend._gradient_divisor(reduction, n_rows, loss_divisor))
     if n_rows:
         _gpu_common.launch_flat(
             _gpu_common.divide_weights, n_rows, library.stream, weights, divisor, scale
@@ -454,8 +455,8 @@ def _span(value):
 
 
 def prepare(
-    input, target, reduction, grad_output, with_grad, out, library, *, keep_indicator,
-    target_format,
+    input, target, reduction, normalize, grad_output, with_grad, out, library, *,
+    keep_indicator, target_format,
 ):
     """The GPU ``_prepare``: validated device inputs and allocated outputs."""
     scores, one_dimensional = _scores(input, library)
@@ -463,13 +464,14 @@ def prepare(
     rows = _label_rows(
         target, scores, one_dimensional, library, keep_indicator, target_format
     )
-    from ._frontend import _check_reduction
+    from ._frontend import _check_reduction, _loss_divisor
 
     _check_reduction(reduction)
+    loss_divisor = _loss_divisor(normalize, n_classes)
     grad = grad_scale = grad_result = None
     if with_grad:
         grad_scale = _gradient_scale(
-            grad_output, reduction, n_rows, n_classes, one_dimensional, library
+            grad_output, reduction, n_rows, loss_divisor, one_dimensional, library
         )
         if out is None:
             shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
@@ -487,8 +489,8 @@ def prepare(
     loss = _empty((n_rows,), np.float64, library)[1]
     status = _empty((n_rows,), np.int64, library)[1]
     return GpuBatch(
-        library, scores, one_dimensional, rows, target, loss, status, grad, grad_scale,
-        grad_result,
+        library, scores, one_dimensional, rows, target, loss_divisor, loss, status, grad,
+        grad_scale, grad_result,
     )
 
 
@@ -562,14 +564,16 @@ def _reduce(row_losses, reduction, dtype, one_dimensional, library):
     return result.reshape(())
 
 
-def ranking(input, target, margin, reduction, grad_output, with_grad, out, target_format):
+def ranking(
+    input, target, margin, reduction, normalize, grad_output, with_grad, out, target_format
+):
     """The ranking loss on the GPU (the front end's ``_ranking``)."""
     from ._frontend import _check_margin
     from ._gpu_ranking import launch_ranking
 
     with _on_gpu(input) as library:
         batch = prepare(
-            input, target, reduction, grad_output, with_grad, out, library,
+            input, target, reduction, normalize, grad_output, with_grad, out, library,
             keep_indicator=False, target_format=target_format,
         )
         margin = _check_margin(margin, np.dtype(batch.scores.dtype))
@@ -577,15 +581,16 @@ def ranking(input, target, margin, reduction, grad_output, with_grad, out, targe
         if batch.scores.shape[0]:
             launch_ranking(
                 batch.scores, rows.indptr, rows.indices, rows.padded, rows.width, margin,
-                batch.loss, batch.status, batch.grad, batch.grad_scale, library.stream,
+                batch.loss_divisor, batch.loss, batch.status, batch.grad, batch.grad_scale,
+                library.stream,
                 allocate=_allocator(library),
             )
         return finish(batch, reduction)
 
 
 def hinge(
-    input, target, margin, squared, reduction, grad_output, with_grad, out, label_sums,
-    target_format,
+    input, target, margin, squared, reduction, normalize, grad_output, with_grad, out,
+    label_sums, target_format,
 ):
     """The per-label hinge on the GPU (the front end's ``_hinge``).
 
@@ -594,12 +599,12 @@ def hinge(
     third result.
     """
 
-    from ._frontend import _check_squared, _label_margins
+    from ._frontend import _check_flag, _label_margins
     from ._gpu_hinge import launch_hinge
 
     with _on_gpu(input) as library:
         batch = prepare(
-            input, target, reduction, grad_output, with_grad, out, library,
+            input, target, reduction, normalize, grad_output, with_grad, out, library,
             keep_indicator=True, target_format=target_format,
         )
         n_rows, n_classes = batch.scores.shape
@@ -607,7 +612,7 @@ def hinge(
         if is_gpu_array(margin):  # C values, checked on the host like any margin
             margin = _view(margin, library, "margin").copy_to_host(stream=library.stream)
         margins = _to_device(_label_margins(margin, n_classes, dtype), library)
-        squared = _check_squared(squared)
+        squared = _check_flag(squared, "squared")
         sums = None
         if label_sums is not None:
             sums = _to_device(np.zeros((label_sums, n_classes)), library)
@@ -615,8 +620,8 @@ def hinge(
         if n_rows:
             launch_hinge(
                 batch.scores, rows.indptr, rows.indices, rows.padded, rows.width,
-                rows.indicator, margins, squared, batch.loss, batch.status, batch.grad,
-                batch.grad_scale, sums, library.stream,
+                rows.indicator, margins, squared, batch.loss_divisor, batch.loss,
+                batch.status, batch.grad, batch.grad_scale, sums, library.stream,
                 allocate=_allocator(library),
             )
         loss, grad = finish(batch, reduction)

@@ -50,7 +50,7 @@ LABELS_CHUNK_ENTRIES = 1 << 18
 _NO_INDICATOR = np.zeros((0, 0), np.bool_)
 
 
-def ranking(scores, labels, margin, loss, status, grad, grad_scale):
+def ranking(scores, labels, margin, loss_divisor, loss, status, grad, grad_scale):
     """Fill ``loss``, ``status`` (and ``grad``) for every row of ``scores``
     (the contract of ``_ranking.py``; ``labels`` a ``LabelRows``)."""
     n_rows, n_classes = scores.shape
@@ -58,8 +58,8 @@ def ranking(scores, labels, margin, loss, status, grad, grad_scale):
     def run(kernel, rows, scratch):
         def chunk(start, stop):
             kernel(
-                scores, labels.indptr, labels.indices, labels.padded, margin, loss,
-                status, grad, grad_scale, rows[start:stop], *scratch(),
+                scores, labels.indptr, labels.indices, labels.padded, margin, loss_divisor,
+                loss, status, grad, grad_scale, rows[start:stop], *scratch(),
             )
 
         n_chunks = _threads.chunk_count(rows.size, rows.size * n_classes, RANKING_CHUNK_SCORES)
@@ -84,7 +84,9 @@ def ranking(scores, labels, margin, loss, status, grad, grad_scale):
             )
 
 
-def hinge(scores, labels, margins, squared, loss, status, grad, grad_scale, label_sums):
+def hinge(
+    scores, labels, margins, squared, loss_divisor, loss, status, grad, grad_scale, label_sums
+):
     """Fill ``loss``, ``status`` (and ``grad``, ``label_sums``) for every row
     (the contract of ``_hinge.py``). With ``label_sums`` its blocks are the
     rows' blocks; otherwise the blocks are the threads' chunks."""
@@ -101,8 +103,8 @@ def hinge(scores, labels, margins, squared, loss, status, grad, grad_scale, labe
     def chunk(first_block, stop_block):
         hinge_rows(
             scores, labels.indptr, labels.indices, labels.padded, labels.width, indicator,
-            margins, squared, loss, status, grad, grad_scale, label_sums, n_blocks,
-            first_block, stop_block,
+            margins, squared, loss_divisor, loss, status, grad, grad_scale, label_sums,
+            n_blocks, first_block, stop_block,
         )
 
     _threads.parallel_for(chunk, n_blocks, n_chunks)

@@ -29,8 +29,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 _SPARSE_PARTS = ("data", "indices", "indptr", "row", "col", "coords", "offsets")
 # Blocks whose per-label partial sums AdaptiveMargins adds up in a fixed
 # order: a number that depends on the shape alone, never on the threads.
-# Each block holds C float64 partial sums and the kernel's C float64 row
-# buffer: 32 MiB of each at most.
+# Each block holds C float64 partial sums: 32 MiB of them at most.
 _LABEL_SUM_BLOCKS = 64
 _LABEL_SUM_BYTES = 32 << 20
 # By itemsize of the computed dtype: the smallest magnitude that rounds to
@@ -113,13 +112,14 @@ def _check_margin(margin, dtype):
 
 
 def _label_margins(margin, n_classes, dtype):
-    """The hinge's margins as an array (C,) of the scores' dtype: a scalar
-    repeated, or one finite margin per label."""
+    """The hinge's margins as an array of the scores' dtype: one finite
+    margin per label (C,), or a scalar as (1,), which the kernels apply to
+    every label."""
     if isinstance(margin, (int, float)):
-        return np.full(n_classes, _check_margin(margin, dtype), dtype=dtype)
+        return np.full(1, _check_margin(margin, dtype), dtype=dtype)
     margins = host_array(margin, "margin")
     if margins.ndim == 0:
-        return np.full(n_classes, _check_margin(margin, dtype), dtype=dtype)
+        return np.full(1, _check_margin(margin, dtype), dtype=dtype)
     if margins.dtype.kind not in "iuf":
         raise TypeError(f"margin must hold real numbers, got dtype {margins.dtype}")
     if margins.shape != (n_classes,):
@@ -146,10 +146,16 @@ def _check_reduction(reduction):
         )
 
 
-def _check_squared(squared):
-    if not isinstance(squared, (bool, np.bool_)):
-        raise TypeError(f"squared must be True or False, got {squared!r}")
-    return bool(squared)
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _loss_divisor(normalize, n_classes):
+    """What each row's sum of hinge terms is divided by: C (PyTorch's
+    convention), or 1 for the plain sum."""
+    return float(n_classes) if _check_flag(normalize, "normalize") else 1.0
 
 
 def _check_grad_output(shape, dtype, reduction, n_rows, one_dimensional):
@@ -164,19 +170,20 @@ def _check_grad_output(shape, dtype, reduction, n_rows, one_dimensional):
         )
 
 
-def _gradient_divisor(reduction, n_rows, n_classes):
+def _gradient_divisor(reduction, n_rows, loss_divisor):
     """What ``grad_output`` is divided by to give the kernels' per-row
-    factor: both losses divide each row's sum by C, "mean" also by N."""
-    return n_classes * max(n_rows, 1) if reduction == "mean" else n_classes
+    factor: each row's sum is divided by ``loss_divisor``, and by N for
+    "mean"."""
+    return loss_divisor * max(n_rows, 1) if reduction == "mean" else loss_divisor
 
 
-def _gradient_scale(grad_output, reduction, n_rows, n_classes, one_dimensional):
+def _gradient_scale(grad_output, reduction, n_rows, loss_divisor, one_dimensional):
     """Per-row factor of the kernels' slopes, float64 (N,).
 
     The gradient of ``sum(grad_output * loss)`` for "none", of
     ``grad_output * loss`` for "mean" and "sum".
     """
-    divisor = _gradient_divisor(reduction, n_rows, n_classes)
+    divisor = _gradient_divisor(reduction, n_rows, loss_divisor)
     if grad_output is None:
         return np.full(n_rows, 1.0 / divisor)
     weights = host_array(grad_output, "grad_output")
@@ -203,6 +210,7 @@ class _Batch(NamedTuple):
     scores: np.ndarray
     one_dimensional: bool
     rows: LabelRows
+    loss_divisor: float
     loss: np.ndarray
     status: np.ndarray
     grad: Optional[np.ndarray]  # (N, C), what the kernel writes
@@ -237,7 +245,8 @@ def _gradient_destination(out, scores, one_dimensional, inputs):
 
 
 def _prepare(
-    input, target, reduction, grad_output, with_grad, out, *, keep_indicator, target_format
+    input, target, reduction, normalize, grad_output, with_grad, out, *, keep_indicator,
+    target_format,
 ):
     """Validate what both losses share and allocate the outputs (the
     gradient goes to ``out`` when the caller gives one)."""
@@ -248,10 +257,11 @@ def _prepare(
         target_format=target_format,
     )
     _check_reduction(reduction)
+    loss_divisor = _loss_divisor(normalize, n_classes)
     grad = grad_scale = grad_result = None
     if with_grad:
         grad_scale = _gradient_scale(
-            grad_output, reduction, n_rows, n_classes, one_dimensional
+            grad_output, reduction, n_rows, loss_divisor, one_dimensional
         )
         if out is None:
             grad = _buffers.empty(scores.shape, scores.dtype)
@@ -265,46 +275,49 @@ def _prepare(
             grad = _gradient_destination(out, scores, one_dimensional, inputs)
             grad_result = out
     return _Batch(
-        scores, one_dimensional, rows, np.empty(n_rows), np.empty(n_rows, np.int64),
-        grad, grad_scale, grad_result,
+        scores, one_dimensional, rows, loss_divisor, np.empty(n_rows),
+        np.empty(n_rows, np.int64), grad, grad_scale, grad_result,
     )
 
 
 def _finish(batch, reduction):
     """Raise for bad targets, warn about a likely indicator, reduce."""
-    scores, one_dimensional, rows, row_losses, status = batch[:5]
+    scores, one_dimensional, rows = batch.scores, batch.one_dimensional, batch.rows
+    status = batch.status
     if status.size:
         largest_status = status.max()
         raise_for_bad_rows(largest_status, status, rows, scores.shape[1], one_dimensional)
         raise_if_ambiguous(rows, largest_status)
-    loss = _reduce(row_losses, reduction, scores.dtype, one_dimensional)
+    loss = _reduce(batch.loss, reduction, scores.dtype, one_dimensional)
     return loss, batch.grad_result
 
 
 def _ranking(
-    input, target, margin, reduction, grad_output, with_grad, out, device, target_format
+    input, target, margin, reduction, normalize, grad_output, with_grad, out, device,
+    target_format,
 ):
     """Validate, run the ranking kernel once, and return (loss, grad or None)."""
     others = {"target": target, "grad_output": grad_output, "out": out}
     if _device.runs_on_gpu(device, input, others):
         return _device.ranking(
-            input, target, margin, reduction, grad_output, with_grad, out, target_format
+            input, target, margin, reduction, normalize, grad_output, with_grad, out,
+            target_format,
         )
     batch = _prepare(
-        input, target, reduction, grad_output, with_grad, out, keep_indicator=False,
-        target_format=target_format,
+        input, target, reduction, normalize, grad_output, with_grad, out,
+        keep_indicator=False, target_format=target_format,
     )
     margin = _check_margin(margin, batch.scores.dtype)
     _dispatch.ranking(
-        batch.scores, batch.rows, margin, batch.loss, batch.status, batch.grad,
-        batch.grad_scale,
+        batch.scores, batch.rows, margin, batch.loss_divisor, batch.loss, batch.status,
+        batch.grad, batch.grad_scale,
     )
     return _finish(batch, reduction)
 
 
 def _hinge(
-    input, target, margin, squared, reduction, grad_output, with_grad, out, device,
-    target_format, label_sums=None,
+    input, target, margin, squared, reduction, normalize, grad_output, with_grad, out,
+    device, target_format, label_sums=None,
 ):
     """Validate, run the hinge kernel once, and return (loss, grad or None).
 
@@ -315,21 +328,21 @@ def _hinge(
     if _device.runs_on_gpu(device, input, others):
         blocks = None if label_sums is None else label_sums.shape[0]
         results = _device.hinge(
-            input, target, margin, squared, reduction, grad_output, with_grad, out, blocks,
-            target_format,
+            input, target, margin, squared, reduction, normalize, grad_output, with_grad,
+            out, blocks, target_format,
         )
         if label_sums is not None:
             label_sums += results[2]
         return results[:2]
     batch = _prepare(
-        input, target, reduction, grad_output, with_grad, out, keep_indicator=True,
-        target_format=target_format,
+        input, target, reduction, normalize, grad_output, with_grad, out,
+        keep_indicator=True, target_format=target_format,
     )
     margins = _label_margins(margin, batch.scores.shape[1], batch.scores.dtype)
-    squared = _check_squared(squared)
+    squared = _check_flag(squared, "squared")
     _dispatch.hinge(
-        batch.scores, batch.rows, margins, squared, batch.loss, batch.status, batch.grad,
-        batch.grad_scale, label_sums,
+        batch.scores, batch.rows, margins, squared, batch.loss_divisor, batch.loss,
+        batch.status, batch.grad, batch.grad_scale, label_sums,
     )
     return _finish(batch, reduction)
 
@@ -377,6 +390,11 @@ _RANKING_DOC_COMMON = """
     reduction : {"mean", "sum", "none"}, optional
         "none" gives one loss per sample, "mean" averages them over samples,
         "sum" adds them up. Default "mean".
+    normalize : bool, optional
+        Divide each sample's sum of hinge terms by C, as PyTorch does
+        (default True). False gives the plain sum of the terms, as in a
+        LIBLINEAR-style objective ``0.5 * ||W||**2 + C * loss`` with
+        ``reduction="sum"``; the gradient follows.
 """
 
 _LOSS_RETURNS = """
@@ -459,7 +477,7 @@ _RANKING_DOC_NOTES = """
     -----
     Per sample, the loss is the sum over used targets t and over classes j
     that are not among the sample's targets of ``max(0, margin - x[t] + x[j])``,
-    divided by C. Whether a pair is violated is decided as PyTorch decides
+    divided by C (unless ``normalize=False``). Whether a pair is violated is decided as PyTorch decides
     it, ``(margin - x[t]) + x[j] > 0`` in the scores' dtype, so gradients
     match PyTorch's even at exact ties; at the kink the slope is 0.
 
@@ -493,28 +511,32 @@ _RANKING_DOC_NOTES = """
 
 
 def multilabel_margin_loss(
-    input, target, *, margin=1.0, reduction="mean", device="auto", target_format="auto"
+    input, target, *, margin=1.0, reduction="mean", normalize=True, device="auto",
+    target_format="auto",
 ):
     return _ranking(
-        input, target, margin, reduction, None, False, None, device, target_format
+        input, target, margin, reduction, normalize, None, False, None, device,
+        target_format,
     )[0]
 
 
 def multilabel_margin_loss_grad(
-    input, target, *, margin=1.0, reduction="mean", grad_output=None, out=None,
-    device="auto", target_format="auto",
+    input, target, *, margin=1.0, reduction="mean", normalize=True, grad_output=None,
+    out=None, device="auto", target_format="auto",
 ):
     return _ranking(
-        input, target, margin, reduction, grad_output, True, out, device, target_format
+        input, target, margin, reduction, normalize, grad_output, True, out, device,
+        target_format,
     )[1]
 
 
 def multilabel_margin_loss_and_grad(
-    input, target, *, margin=1.0, reduction="mean", grad_output=None, out=None,
-    device="auto", target_format="auto",
+    input, target, *, margin=1.0, reduction="mean", normalize=True, grad_output=None,
+    out=None, device="auto", target_format="auto",
 ):
     return _ranking(
-        input, target, margin, reduction, grad_output, True, out, device, target_format
+        input, target, margin, reduction, normalize, grad_output, True, out, device,
+        target_format,
     )
 
 
@@ -630,13 +652,18 @@ _HINGE_DOC_COMMON = """
     reduction : {"mean", "sum", "none"}, optional
         "none" gives one loss per sample, "mean" averages them over samples,
         "sum" adds them up. Default "mean".
+    normalize : bool, optional
+        Divide each sample's sum of hinge terms by C, as PyTorch does
+        (default True). False gives the plain sum of the terms, as in a
+        LIBLINEAR-style objective ``0.5 * ||W||**2 + C * loss`` with
+        ``reduction="sum"``; the gradient follows.
 """
 
 _HINGE_DOC_NOTES = """
     Notes
     -----
     Per sample, the loss is ``sum over labels c of h(margin[c] - s[c] * x[c])``
-    divided by C, where ``s[c]`` is +1 for a label the sample has and -1
+    divided by C (unless ``normalize=False``), where ``s[c]`` is +1 for a label the sample has and -1
     otherwise, and ``h(z) = max(0, z)`` (or its square): the one-vs-rest hinge
     written by hand as ``max(0, margin - y*x + (1 - y)*x)`` for 0/1 labels y.
     ``z`` is computed in the scores' dtype and the terms are summed in
@@ -648,31 +675,32 @@ _HINGE_DOC_NOTES = """
 
 
 def multilabel_hinge_loss(
-    input, target, *, margin=1.0, squared=False, reduction="mean", device="auto",
-    target_format="auto",
+    input, target, *, margin=1.0, squared=False, reduction="mean", normalize=True,
+    device="auto", target_format="auto",
 ):
     return _hinge(
-        input, target, margin, squared, reduction, None, False, None, device, target_format
+        input, target, margin, squared, reduction, normalize, None, False, None, device,
+        target_format,
     )[0]
 
 
 def multilabel_hinge_loss_grad(
-    input, target, *, margin=1.0, squared=False, reduction="mean", grad_output=None,
-    out=None, device="auto", target_format="auto",
+    input, target, *, margin=1.0, squared=False, reduction="mean", normalize=True,
+    grad_output=None, out=None, device="auto", target_format="auto",
 ):
     return _hinge(
-        input, target, margin, squared, reduction, grad_output, True, out, device,
-        target_format,
+        input, target, margin, squared, reduction, normalize, grad_output, True, out,
+        device, target_format,
     )[1]
 
 
 def multilabel_hinge_loss_and_grad(
-    input, target, *, margin=1.0, squared=False, reduction="mean", grad_output=None,
-    out=None, device="auto", target_format="auto",
+    input, target, *, margin=1.0, squared=False, reduction="mean", normalize=True,
+    grad_output=None, out=None, device="auto", target_format="auto",
 ):
     return _hinge(
-        input, target, margin, squared, reduction, grad_output, True, out, device,
-        target_format,
+        input, target, margin, squared, reduction, normalize, grad_output, True, out,
+        device, target_format,
     )
 
 
@@ -838,14 +866,14 @@ class AdaptiveMargins:
         )
 
     def loss_and_grad(
-        self, input, target, *, squared=False, reduction="mean", out=None, device="auto",
-        target_format="auto",
+        self, input, target, *, squared=False, reduction="mean", normalize=True, out=None,
+        device="auto", target_format="auto",
     ):
         """Hinge loss and gradient with the current margins, then update them.
 
         Parameters
         ----------
-        input, target, squared, reduction, out, device, target_format
+        input, target, squared, reduction, normalize, out, device, target_format
             As for :func:`multilabel_hinge_loss_and_grad`; ``input`` must
             have ``n_labels`` classes. The margins stay a NumPy array on the
             host: on the GPU they are copied in, and the per-label sums
@@ -898,8 +926,8 @@ class AdaptiveMargins:
         n_rows = int(np.prod(shape[:-1]))
         label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
         loss, grad = _hinge(
-            input, target, self.margins, squared, reduction, None, True, out, device,
-            target_format, label_sums,
+            input, target, self.margins, squared, reduction, normalize, None, True, out,
+            device, target_format, label_sums,
         )
         if n_rows and self.rate:
             batch_sums = label_sums.sum(axis=0)

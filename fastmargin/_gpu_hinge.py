@@ -53,8 +53,8 @@ _hinge_element = gpu_kernel(device=True)(hinge_element.py_func)
 
 @gpu_kernel()
 def hinge_rows_kernel(
-    scores, indptr, indices, padded, indicator, margins, squared, loss, status,
-    grad, grad_scale, label_sums, labels, masks,
+    scores, indptr, indices, padded, indicator, margins, squared, loss_divisor, loss,
+    status, grad, grad_scale, label_sums, labels, masks,
 ):
     """Fill ``loss``, ``status`` (and ``grad``, ``label_sums`` unless None)
     for block b's contiguous rows; ``labels`` (G, >= width) int64 and
@@ -68,6 +68,7 @@ def hinge_rows_kernel(
     step = np.int64(cuda.blockDim.x)
     block = np.int64(cuda.blockIdx.x)
     n_blocks = np.int64(cuda.gridDim.x)
+    shared_margin = margins.shape[0] == 1
     block_labels = labels[block]
     mask = masks[block]
     if indicator is None:
@@ -106,7 +107,8 @@ def hinge_rows_kernel(
                 is_label = mask[c] != 0
             else:
                 is_label = indicator[row, c]
-            term, slope = _hinge_element(x, c, is_label, margins, squared)
+            margin = margins[0] if shared_margin else margins[c]
+            term, slope = _hinge_element(x, c, is_label, margin, squared)
             partial += term
             if label_sums is not None:
                 label_sums[block, c] += term
@@ -116,7 +118,7 @@ def hinge_rows_kernel(
         # mask is no longer read when it is unmarked below.
         total = block_sum(partial, shared)
         if tid == 0:
-            loss[row] = total / n_classes
+            loss[row] = total / loss_divisor
         if indicator is None:
             for k in range(tid, n_labels, step):
                 mask[block_labels[k]] = 0
@@ -135,8 +137,8 @@ def _grid(n_rows, n_classes, width, indicator, label_sums):
 
 
 def launch_hinge(scores, indptr, indices, padded, width, indicator, margins, squared,
-                 loss, status, grad, grad_scale, label_sums, stream, threads=None,
-                 allocate=None):
+                 loss_divisor, loss, status, grad, grad_scale, label_sums, stream,
+                 threads=None, allocate=None):
     """Launch the hinge kernel on ``stream`` (asynchronously): fills ``loss``
     and ``status`` (and ``grad``, ``label_sums`` unless None) for every row,
     as ``_hinge.hinge_rows`` does. Arguments as there (all device arrays),
@@ -158,8 +160,8 @@ def launch_hinge(scores, indptr, indices, padded, width, indicator, margins, squ
         labels = allocate((blocks, 1), np.int64)
         masks = allocate((blocks, 1), np.uint8)
     hinge_rows_kernel[blocks, threads, stream](
-        scores, indptr, indices, bool(padded), indicator, margins, bool(squared), loss,
-        status, grad, grad_scale, label_sums, labels, masks,
+        scores, indptr, indices, bool(padded), indicator, margins, bool(squared),
+        float(loss_divisor), loss, status, grad, grad_scale, label_sums, labels, masks,
     )
 
 
@@ -178,7 +180,7 @@ def kernel_signatures():
                         )
                         arguments = (
                             f"{scores}[:, ::1]", "int64[::1]", f"{index}[::1]", "boolean",
-                            indicator, f"{scores}[::1]", "boolean", "float64[::1]",
+                            indicator, f"{scores}[::1]", "boolean", "float64", "float64[::1]",
                             "int64[::1]", *grad_types, label_sums, "int64[:, ::1]",
                             "uint8[:, ::1]",
                         )

@@ -202,8 +202,8 @@ def _pairwise_sum(x, classes, n_targets, native_margin, sums):
 
 @gpu_kernel(device=True)
 def _ranking_row(
-    scores, row, indptr, indices, padded, margin, loss, status, grad, grad_scale,
-    capacity, classes, sorted_scores, thresholds, violations, gaps, sums, flags,
+    scores, row, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
+    grad_scale, capacity, classes, sorted_scores, thresholds, violations, gaps, sums, flags,
 ):
     """Compute row ``row`` with the whole block (every thread calls it).
 
@@ -338,7 +338,7 @@ def _ranking_row(
     if math.isfinite(row_sum) and (violated == 0 or row_sum < 0.0):
         row_sum = 0.0
     if tid == 0:
-        loss[row] = row_sum / n_classes
+        loss[row] = row_sum / loss_divisor
 
     if grad is not None:
         if row_sum != row_sum:
@@ -360,7 +360,8 @@ def _ranking_row(
 
 @gpu_kernel()
 def _ranking_kernel(
-    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, capacity
+    scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
+    capacity,
 ):
     """Every row with at most ``capacity`` (<= SHARED_TARGETS) used entries,
     in shared memory; longer rows get status ``_ROW_DEFERRED``. One block
@@ -374,15 +375,15 @@ def _ranking_kernel(
     flags = cuda.shared.array(_FLAGS, np.int64)
     for row in range(cuda.blockIdx.x, scores.shape[0], cuda.gridDim.x):
         _ranking_row(
-            scores, row, indptr, indices, padded, margin, loss, status, grad,
-            grad_scale, capacity, classes, sorted_scores, thresholds, violations,
+            scores, row, indptr, indices, padded, margin, loss_divisor, loss, status,
+            grad, grad_scale, capacity, classes, sorted_scores, thresholds, violations,
             gaps, sums, flags,
         )
 
 
 @gpu_kernel()
 def _ranking_long_kernel(
-    scores, indptr, indices, padded, margin, loss, status, grad, grad_scale,
+    scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
     all_classes, all_sorted_scores, all_thresholds, all_violations, all_gaps,
 ):
     """The rows ``_ranking_kernel`` deferred, each block on its own rows of
@@ -401,8 +402,8 @@ def _ranking_long_kernel(
         # only after that barrier does thread 0 overwrite it.
         if status[row] == _ROW_DEFERRED:
             _ranking_row(
-                scores, row, indptr, indices, padded, margin, loss, status, grad,
-                grad_scale, capacity, classes, sorted_scores, thresholds,
+                scores, row, indptr, indices, padded, margin, loss_divisor, loss,
+                status, grad, grad_scale, capacity, classes, sorted_scores, thresholds,
                 violations, gaps, sums, flags,
             )
 
@@ -428,8 +429,8 @@ def long_row_scratch(n_rows, width, limit=None):
 
 
 def launch_ranking(
-    scores, indptr, indices, padded, width, margin, loss, status, grad, grad_scale,
-    stream, threads=None, shared_targets=None, allocate=None,
+    scores, indptr, indices, padded, width, margin, loss_divisor, loss, status, grad,
+    grad_scale, stream, threads=None, shared_targets=None, allocate=None,
 ):
     """Launch the fused ranking loss (+ gradient) on ``stream``.
 
@@ -452,10 +453,10 @@ def launch_ranking(
     if shared_targets is not None:
         capacity = max(0, min(int(shared_targets), SHARED_TARGETS))
     blocks = row_blocks(n_rows)
-    margin = float(margin)
+    margin, loss_divisor = float(margin), float(loss_divisor)
     padded = bool(padded)
     _ranking_kernel[blocks, threads, stream](
-        scores, indptr, indices, padded, margin, loss, status, grad, grad_scale,
+        scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
         np.int64(capacity),
     )
     if width > capacity:
@@ -469,7 +470,8 @@ def launch_ranking(
         all_violations = allocate((long_blocks, slots + 1), np.int64)
         all_gaps = allocate((long_blocks, slots + 1), np.float64)
         _ranking_long_kernel[long_blocks, threads, stream](
-            scores, indptr, indices, padded, margin, loss, status, grad, grad_scale,
+            scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
+            grad_scale,
             all_classes, all_sorted, all_thresholds, all_violations, all_gaps,
         )
 
@@ -484,7 +486,7 @@ def kernel_signatures():
             for with_grad in (False, True):
                 grad = f"{dtype}[:, ::1], float64[::1]" if with_grad else "none, none"
                 head = (
-                    f"{dtype}[:, ::1], int64[::1], {index}[::1], boolean, float64, "
+                    f"{dtype}[:, ::1], int64[::1], {index}[::1], boolean, float64, float64, "
                     f"float64[::1], int64[::1], {grad}"
                 )
                 result.append((_ranking_kernel.py_func, f"void({head}, int64)"))

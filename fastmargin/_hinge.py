@@ -4,7 +4,7 @@ fused in one pass.
 For one row with scores ``x`` (C classes), margins ``m`` and signs
 ``s[c] = +1`` for the row's labels, -1 for the others::
 
-    loss = sum over c of h(m[c] - s[c] * x[c]), divided by C
+    loss = sum over c of h(m[c] - s[c] * x[c]), divided by loss_divisor
 
 with ``h(z) = max(0, z)``, or ``max(0, z)**2`` when squared. ``z`` is
 computed in the scores' dtype, as the hand-written expression in that dtype
@@ -22,7 +22,8 @@ C-contiguous float32/float64 (N, C) with N, C >= 1; ``indptr``, ``indices``,
 ``padded``, ``width`` as in ``_labels.py``, or ``indicator`` a C-contiguous
 bool (N, C) array (then the label lists are not read; an empty (0, 0) one
 otherwise: one compiled variant serves both); ``margins`` has the
-scores' dtype, shape (C,), finite; ``loss`` float64 (N,); ``status`` int64
+scores' dtype, shape (C,) or (1,) (one margin for every class), finite; ``loss_divisor`` a float > 0 (C, or 1
+for the plain sum); ``loss`` float64 (N,); ``status`` int64
 (N,); ``grad`` None or shaped like ``scores``, with ``grad_scale`` float64
 (N,); ``label_sums`` None or float64 zeros of shape (n_blocks, C);
 ``1 <= n_blocks <= N``.
@@ -33,11 +34,15 @@ import numpy as np
 from ._labels import ROW_OK, read_labels
 from ._numba_options import FASTMATH, cpu_kernel
 
-# Each row's terms are written to a per-block buffer by a vectorised loop,
-# then added up in LANES independent running sums (term c goes to lane
-# c % LANES, the tail to lane 0), combined pairwise at the end: an order
-# written in the source, not chosen by the compiler.
+# Each row's terms are written, TERMS_CHUNK classes at a time, to a
+# per-block buffer by a vectorised loop, then added up in LANES independent
+# running sums (term c goes to lane c % LANES, the tail to lane 0), combined
+# pairwise at the end: an order written in the source, not chosen by the
+# compiler. The chunk (a multiple of LANES, so the order is the same as in
+# one pass) keeps the buffer in the first-level cache and its size fixed,
+# however many classes a row has.
 LANES = 8
+TERMS_CHUNK = 2048
 # Neither ``reassoc`` nor ``contract``: the compiled order of every sum (and
 # whether a multiply is fused into an add) must not depend on which variant
 # of the kernel is compiled (loss only, fused, adaptive) or on the build, so
@@ -47,8 +52,8 @@ HINGE_FASTMATH = FASTMATH - {"contract"}
 
 @cpu_kernel(fastmath=HINGE_FASTMATH)
 def hinge_rows(
-    scores, indptr, indices, padded, width, indicator, margins, squared, loss, status,
-    grad, grad_scale, label_sums, n_blocks, first_block, stop_block,
+    scores, indptr, indices, padded, width, indicator, margins, squared, loss_divisor, loss,
+    status, grad, grad_scale, label_sums, n_blocks, first_block, stop_block,
 ):
     """Fill ``loss`` (and ``grad``, ``label_sums`` unless None) for the rows
     of blocks ``first_block`` to ``stop_block - 1``.
@@ -65,7 +70,7 @@ def hinge_rows(
     from_indicator = indicator.shape[0] != 0
     labels = np.empty(width, np.int64)
     mask = np.zeros(0 if from_indicator else n_classes, np.bool_)
-    terms = np.empty(n_classes, np.float64)
+    terms = np.empty(min(n_classes, TERMS_CHUNK), np.float64)
     for block in range(first_block, stop_block):
         for row in range(block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks):
             scale = grad_scale[row] if grad is not None else 0.0
@@ -87,35 +92,39 @@ def hinge_rows(
             loss[row] = _hinge_row(
                 scores[row], is_label, margins, squared, grad, row, scale, label_sums,
                 block, terms,
-            )
+            ) / loss_divisor
             for k in range(n_labels):
                 mask[labels[k]] = False
 
 
 @cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
 def _hinge_row(x, is_label, margins, squared, grad, row, scale, label_sums, block, terms):
-    """One row's loss; writes its gradient row and adds to its block's label
-    sums. Branches on ``squared`` outside the streaming loop so that each
-    copy is compiled with it constant."""
-    if squared:
-        _write_terms(x, is_label, margins, True, grad, row, scale, label_sums, block, terms)
-    else:
-        _write_terms(x, is_label, margins, False, grad, row, scale, label_sums, block, terms)
-    return _sum_in_lanes(terms) / x.shape[0]
+    """One row's sum of terms; writes its gradient row and adds to its
+    block's label sums."""
+    lanes = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    for start in range(0, x.shape[0], TERMS_CHUNK):
+        stop = min(start + TERMS_CHUNK, x.shape[0])
+        _write_chunk(
+            x, start, stop, is_label, margins, squared, grad, row, scale, label_sums, block,
+            terms,
+        )
+        lanes = _add_in_lanes(terms, stop - start, lanes)
+    s0, s1, s2, s3, s4, s5, s6, s7 = lanes
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
-def hinge_element(x, c, is_label, margins, squared):
+def hinge_element(x, c, is_label, margin, squared):
     """Class c's hinge term (float64) and its signed slope d(term)/d(x[c]).
 
-    ``z = margins[c] - s * x[c]`` in the scores' dtype; the term is
+    ``z = margin - s * x[c]`` in the scores' dtype; the term is
     ``max(0, z)`` (squared when ``squared``) in float64. A NaN score gives a
     NaN term and slope; the slope at the kink (z = 0) is 0. The GPU kernel
     (``_gpu_hinge``) compiles this same source for the device.
     """
     zero = x.dtype.type(0)
     value = x[c]
-    z = margins[c] - (value if is_label else -value)
+    z = margin - (value if is_label else -value)
     hinge = np.float64(zero if z <= zero else z)  # NaN stays NaN
     if squared:
         term = hinge * hinge
@@ -127,13 +136,51 @@ def hinge_element(x, c, is_label, margins, squared):
 
 
 @cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
-def _write_terms(x, is_label, margins, squared, grad, row, scale, label_sums, block, terms):
-    """``terms[c]`` = class c's hinge term; writes the gradient and adds each
-    term to its block's label sum. No sum across classes here: the loop
-    vectorises without reassociating anything."""
-    for c in range(x.shape[0]):
-        term, slope = hinge_element(x, c, is_label[c], margins, squared)
-        terms[c] = term
+def _write_chunk(
+    x, start, stop, is_label, margins, squared, grad, row, scale, label_sums, block, terms
+):
+    """``_write_terms`` for classes ``start`` to ``stop - 1``, branching on
+    ``squared`` and on whether one margin serves every class outside the
+    loop, so that each copy is compiled with both constant."""
+    shared = margins.shape[0] == 1
+    if squared:
+        if shared:
+            _write_terms(
+                x, start, stop, is_label, margins, True, True, grad, row, scale, label_sums,
+                block, terms,
+            )
+        else:
+            _write_terms(
+                x, start, stop, is_label, margins, False, True, grad, row, scale, label_sums,
+                block, terms,
+            )
+    elif shared:
+        _write_terms(
+            x, start, stop, is_label, margins, True, False, grad, row, scale, label_sums,
+            block, terms,
+        )
+    else:
+        _write_terms(
+            x, start, stop, is_label, margins, False, False, grad, row, scale, label_sums,
+            block, terms,
+        )
+
+
+@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
+def _write_terms(
+    x, start, stop, is_label, margins, shared, squared, grad, row, scale, label_sums, block,
+    terms,
+):
+    """``terms[c - start]`` = class c's hinge term; writes the gradient and
+    adds each term to its block's label sum. No sum across classes here: the
+    loop vectorises without reassociating anything."""
+    for k in range(start, stop):
+        # Unsigned indices: numba then adds no negative-index wrap-around,
+        # which (the loop starting at a variable) would stop it vectorising.
+        c = np.uint64(k)
+        margin = margins[0] if shared else margins[c]
+        term, slope = hinge_element(x, c, is_label[c], margin, squared)
+        terms[np.uint64(k - start)] = term
         if label_sums is not None:
             label_sums[block, c] += term
         if grad is not None:
@@ -141,11 +188,10 @@ def _write_terms(x, is_label, margins, squared, grad, row, scale, label_sums, bl
 
 
 @cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
-def _sum_in_lanes(values):
-    """Sum of ``values`` in LANES running sums, each in order, combined
-    pairwise."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    count = values.shape[0]
+def _add_in_lanes(values, count, lanes):
+    """Add ``values[:count]`` to the LANES running sums ``lanes``, each in
+    order (a tail of fewer than LANES to the first); return them."""
+    s0, s1, s2, s3, s4, s5, s6, s7 = lanes
     whole = count - count % LANES
     for k in range(0, whole, LANES):
         s0 += values[k]
@@ -158,4 +204,4 @@ def _sum_in_lanes(values):
         s7 += values[k + 7]
     for k in range(whole, count):
         s0 += values[k]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    return s0, s1, s2, s3, s4, s5, s6, s7

@@ -4,7 +4,9 @@
 For one row with scores ``x`` (C classes) and used targets ``t_1..t_T``::
 
     loss = sum over k, over classes j not among the targets, of
-           max(0, margin - x[t_k] + x[j]), divided by C
+           max(0, margin - x[t_k] + x[j]), divided by loss_divisor
+
+(C, as PyTorch divides it, or 1 for the plain sum: ``normalize=False``).
 
 Which pairs are violated is decided as PyTorch decides it, in the scores'
 dtype: ``(margin - x[t]) + x[j] > 0``. Rounding keeps the sign of a sum, and
@@ -56,10 +58,11 @@ N, C >= 1; the targets are in the canonical form of ``_labels.py``
 (``indptr`` int64 (N + 1,), ``indices`` int64, ``padded``), and the
 scratch comes from :func:`few_targets_scratch` or
 :func:`sorted_rows_scratch` for a ``width`` of at least every row's entry
-count; ``margin`` is a finite float; ``loss`` is float64 (N,); ``status``
-is int64 (N,); ``grad`` is None or a C-contiguous array shaped like
-``scores``, and ``grad_scale`` is then float64 (N,), the factor of row i's
-gradient (``grad_output[i] / C`` times the reduction's factor); ``rows`` is
+count; ``margin`` is a finite float; ``loss_divisor`` a float > 0;
+``loss`` is float64 (N,); ``status`` is int64 (N,); ``grad`` is None or a
+C-contiguous array shaped like ``scores``, and ``grad_scale`` is then
+float64 (N,), the factor of row i's gradient (``grad_output[i]`` over the
+loss divisor, times the reduction's factor); ``rows`` is
 int64, distinct rows in [0, N). Every array is the caller's and outlives
 the call: the kernels allocate nothing and work on borrowed views of their
 arguments (``_numba_options.borrowed``).
@@ -127,8 +130,8 @@ def _make_few_targets(with_grad):
 
     @cpu_kernel()
     def few_targets(
-        scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
-        classes, sorted_scores, thresholds, violations,
+        scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
+        grad_scale, rows, classes, sorted_scores, thresholds, violations,
     ):
         scores, indptr, indices = borrowed(scores), borrowed(indptr), borrowed(indices)
         loss, status, rows = borrowed(loss), borrowed(status), borrowed(rows)
@@ -168,8 +171,8 @@ def _make_few_targets(with_grad):
                 status[row] = ROW_NEEDS_EXACT
                 continue
             _finish_row(
-                x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
-                grad, row, scale,
+                x, classes, n_targets, thresholds, native_margin, violations, row_sum,
+                loss_divisor, loss, grad, row, scale,
             )
 
     return few_targets
@@ -204,9 +207,9 @@ def _make_sorted_rows(exact, with_grad):
 
     @cpu_kernel()
     def sorted_rows(
-        scores, indptr, indices, padded, margin, loss, status, grad, grad_scale, rows,
-        classes, sorted_scores, thresholds, native_thresholds, violations, buckets, counts,
-        gaps,
+        scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
+        grad_scale, rows, classes, sorted_scores, thresholds, native_thresholds, violations,
+        buckets, counts, gaps,
     ):
         scores, indptr, indices = borrowed(scores), borrowed(indptr), borrowed(indices)
         loss, status, rows = borrowed(loss), borrowed(status), borrowed(rows)
@@ -256,8 +259,8 @@ def _make_sorted_rows(exact, with_grad):
                     status[row] = ROW_NEEDS_EXACT
                     continue
             _finish_row(
-                x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss,
-                grad, row, scale,
+                x, classes, n_targets, thresholds, native_margin, violations, row_sum,
+                loss_divisor, loss, grad, row, scale,
             )
 
     return sorted_rows
@@ -340,11 +343,11 @@ def _centre(sorted_scores, n_targets, targets_finite, native_margin):
 
 @cpu_kernel(inline="always")
 def _finish_row(
-    x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss, grad,
-    row, scale,
+    x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss_divisor,
+    loss, grad, row, scale,
 ):
-    """Store the row's loss and its targets' gradients (NaN throughout for a
-    NaN sum)."""
+    """Store the row's loss, its sum divided by ``loss_divisor``, and its
+    targets' gradients (NaN throughout for a NaN sum)."""
     # The sorted formulation subtracts large sums; where no pair is violated
     # (violations[0] counts the classes violating anything) that could leave
     # a rounding residue instead of exactly 0, and never may a sum of hinges
@@ -359,7 +362,7 @@ def _finish_row(
                 x, classes, n_targets, thresholds, native_margin, violations, grad,
                 row, scale,
             )
-    loss[row] = row_sum / x.shape[0]
+    loss[row] = row_sum / loss_divisor
 
 
 @cpu_kernel(inline="always")

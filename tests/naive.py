@@ -14,11 +14,12 @@ def used_targets(target_row):
     return target_row[: stops[0]] if stops.size else target_row
 
 
-def ranking_row_loss_and_grad(scores, target_row, margin=1.0):
+def ranking_row_loss_and_grad(scores, target_row, margin=1.0, normalize=True):
     """Loss and gradient of one row of the multi-label ranking margin loss.
 
     loss = sum over used targets t (duplicates counted each time) and classes
-    j not among the targets of max(0, margin - x[t] + x[j]), divided by C.
+    j not among the targets of max(0, margin - x[t] + x[j]), divided by C
+    (by 1 unless ``normalize``).
     As in PyTorch, whether a pair is violated is decided in the scores' dtype
     (float32 stays float32, with the margin converted to it): the hinge's
     slope is 1 where ``(margin - x[t]) + x[j] > 0`` there. Values are summed in
@@ -47,21 +48,24 @@ def ranking_row_loss_and_grad(scores, target_row, margin=1.0):
                 grad[j] += 1.0
     if np.isnan(loss):
         grad[:] = np.nan
-    return loss / n_classes, grad / n_classes
+    divisor = n_classes if normalize else 1
+    return loss / divisor, grad / divisor
 
 
 def ranking_loss_and_grad(
-    scores, target, margin=1.0, reduction="mean", grad_output=None
+    scores, target, margin=1.0, reduction="mean", grad_output=None, normalize=True
 ):
     """Reduced loss and its gradient for a batch (or a single 1-D row)."""
     x = np.asarray(scores)
     target = np.asarray(target)
     if x.ndim == 1:
         loss, grad = ranking_loss_and_grad(
-            x[None], target[None], margin, reduction, grad_output
+            x[None], target[None], margin, reduction, grad_output, normalize
         )
         return (loss[0] if reduction == "none" else loss), grad[0]
-    rows = [ranking_row_loss_and_grad(x[i], target[i], margin) for i in range(len(x))]
+    rows = [
+        ranking_row_loss_and_grad(x[i], target[i], margin, normalize) for i in range(len(x))
+    ]
     losses = np.array([loss for loss, _ in rows], dtype=np.float64)
     grads = np.array([grad for _, grad in rows], dtype=np.float64).reshape(x.shape)
     return reduce_loss_and_grad(losses, grads, reduction, grad_output)
@@ -164,25 +168,27 @@ def hinge_terms_and_slopes(scores, indicator, margin, squared=False):
 
 
 def hinge_loss_and_grad(
-    scores, indicator, margin=1.0, squared=False, reduction="mean", grad_output=None
+    scores, indicator, margin=1.0, squared=False, reduction="mean", grad_output=None,
+    normalize=True,
 ):
     """Reduced per-label hinge loss and its gradient (float64).
 
     ``indicator`` is a bool array of the scores' shape (use
     :func:`labels_indicator` for padded indices). Per sample, the loss is the
-    sum over classes of the hinge terms divided by C.
+    sum over classes of the hinge terms divided by C (by 1 unless
+    ``normalize``).
     """
     x = np.asarray(scores)
     indicator = np.asarray(indicator, dtype=bool)
     if x.ndim == 1:
         loss, grad = hinge_loss_and_grad(
-            x[None], indicator[None], margin, squared, reduction, grad_output
+            x[None], indicator[None], margin, squared, reduction, grad_output, normalize
         )
         return (loss[0] if reduction == "none" else loss), grad[0]
-    n_classes = x.shape[1]
+    divisor = x.shape[1] if normalize else 1
     terms, slopes = hinge_terms_and_slopes(x, indicator, margin, squared)
-    losses = np.array([sum(row.tolist()) / n_classes for row in terms], dtype=np.float64)
-    return reduce_loss_and_grad(losses, slopes / n_classes, reduction, grad_output)
+    losses = np.array([sum(row.tolist()) / divisor for row in terms], dtype=np.float64)
+    return reduce_loss_and_grad(losses, slopes / divisor, reduction, grad_output)
 
 
 def adaptive_steps(batches, n_labels, initial=1.0, rate=0.1, bounds=(0.5, 2.0), squared=False):

@@ -123,15 +123,17 @@ def test_loss_and_gradient_are_the_hinge_with_the_old_margins(squared, dtype):
             )
 
 
-def test_update_does_not_depend_on_reduction():
+def test_update_does_not_depend_on_reduction_or_normalize():
+    """The rule reads the per-label sums, whatever scales the loss."""
     data = batches(12, 3, 4)
     results = []
-    for reduction in REDUCTIONS:
+    for reduction, normalize in [(r, True) for r in REDUCTIONS] + [("sum", False)]:
         adaptive = AdaptiveMargins(4, rate=0.4)
         for scores, indicator in data:
-            adaptive.loss_and_grad(scores, indicator, reduction=reduction)
+            adaptive.loss_and_grad(scores, indicator, reduction=reduction, normalize=normalize)
         results.append(adaptive.margins.copy())
-    assert np.array_equal(results[0], results[1]) and np.array_equal(results[0], results[2])
+    for other in results[1:]:
+        assert np.array_equal(results[0], other)
     assert not np.array_equal(results[0], np.ones(4))
 
 
@@ -269,6 +271,8 @@ def test_a_refused_call_leaves_the_margins():
         adaptive.loss_and_grad(np.zeros((1, 3)), np.array([[0]]), reduction="avg")
     with pytest.raises(TypeError, match="squared"):
         adaptive.loss_and_grad(np.zeros((1, 3)), np.array([[0]]), squared=1)
+    with pytest.raises(TypeError, match="normalize"):
+        adaptive.loss_and_grad(np.zeros((1, 3)), np.array([[0]]), normalize="no")
     np.testing.assert_array_equal(adaptive.margins, before)
 
 

@@ -7,6 +7,8 @@ answer silently or raised an error that named no argument. Inputs are
 small: this file also runs with NUMBA_DISABLE_JIT=1.
 """
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -148,3 +150,13 @@ def test_sparse_index_arrays_of_any_byte_order_and_width(function, byte_order):
 def test_a_0d_input_is_refused_with_the_shapes_it_takes(function):
     with pytest.raises(ValueError, match=r"input must have shape \(C,\) or \(N, C\), got 0-D"):
         function(np.float64(0.3), np.int64(0))
+
+
+@pytest.mark.parametrize("function", LOSSES)
+@pytest.mark.parametrize("normalize", [1, 0, "no", None, np.float64(1.0)])
+def test_normalize_must_be_a_bool(function, normalize):
+    message = re.escape(f"normalize must be True or False, got {normalize!r}")
+    with pytest.raises(TypeError, match=message):
+        function(SCORES, TARGET, normalize=normalize)
+    # np.bool_ is a bool.
+    assert function(SCORES, TARGET, normalize=np.True_) == function(SCORES, TARGET)

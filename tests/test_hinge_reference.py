@@ -51,16 +51,16 @@ def check_result_types(loss, grad, scores, reduction):
 
 
 def check_against_reference(scores, target, indicator, margin, squared, reduction,
-                            grad_output, rtol):
+                            grad_output, rtol, normalize=True):
     """Fused call vs the reference, and the three public functions agree
     bitwise."""
-    kwargs = dict(margin=margin, squared=squared, reduction=reduction)
+    kwargs = dict(margin=margin, squared=squared, reduction=reduction, normalize=normalize)
     loss, grad = call(
         multilabel_hinge_loss_and_grad, scores, target, grad_output=grad_output, **kwargs
     )
     check_result_types(loss, grad, scores, reduction)
     expected_loss, expected_grad = naive.hinge_loss_and_grad(
-        scores, indicator, margin, squared, reduction, grad_output
+        scores, indicator, margin, squared, reduction, grad_output, normalize
     )
     np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=0)
     np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=0)
@@ -137,12 +137,12 @@ def hinge_cases(draw):
     return scores.astype(dtype), target, indicator, margin, squared, reduction, grad_output
 
 
-@given(hinge_cases())
-def test_matches_reference_on_dyadic_grid(case):
+@given(hinge_cases(), st.booleans())
+def test_matches_reference_on_dyadic_grid(case, normalize):
     scores, target, indicator, margin, squared, reduction, grad_output = case
     check_against_reference(
         scores, target, indicator, margin, squared, reduction, grad_output,
-        tolerance(scores.dtype),
+        tolerance(scores.dtype), normalize,
     )
 
 

@@ -89,37 +89,40 @@ def check_result_types(loss, grad, scores, reduction):
         assert type(loss) is dtype.type
 
 
-def check_against_reference(scores, target, margin, reduction, grad_output, rtol):
+def check_against_reference(
+    scores, target, margin, reduction, grad_output, rtol, normalize=True
+):
     loss, grad = multilabel_margin_loss_and_grad(
         scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
-        **naive.as_indices(scores, target),
+        normalize=normalize, **naive.as_indices(scores, target),
     )
     check_result_types(loss, grad, scores, reduction)
 
     expected_loss, expected_grad = naive.ranking_loss_and_grad(
-        scores, target, margin, reduction, grad_output
+        scores, target, margin, reduction, grad_output, normalize
     )
     np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=0)
     np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=0)
 
     # The fused call returns exactly what the two separate calls return.
     loss_only = multilabel_margin_loss(
-        scores, target, margin=margin, reduction=reduction, **naive.as_indices(scores, target)
+        scores, target, margin=margin, reduction=reduction, normalize=normalize,
+        **naive.as_indices(scores, target),
     )
     grad_only = multilabel_margin_loss_grad(
         scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
-        **naive.as_indices(scores, target),
+        normalize=normalize, **naive.as_indices(scores, target),
     )
     check_result_types(loss_only, grad_only, scores, reduction)
     assert np.array_equal(loss_only, loss, equal_nan=True)
     assert np.array_equal(grad_only, grad, equal_nan=True)
 
 
-@given(ranking_cases())
-def test_matches_reference_on_dyadic_grid(case):
+@given(ranking_cases(), st.booleans())
+def test_matches_reference_on_dyadic_grid(case, normalize):
     scores, target, margin, reduction, grad_output = case
     check_against_reference(
-        scores, target, margin, reduction, grad_output, tolerance(scores.dtype)
+        scores, target, margin, reduction, grad_output, tolerance(scores.dtype), normalize
     )
 
 

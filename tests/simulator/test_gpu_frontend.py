@@ -309,6 +309,20 @@ def test_host_hinge_label_margins(squared):
     assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float32))
 
 
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("loss", LOSSES)
+def test_host_plain_sums(loss, reduction):
+    """normalize=False (the plain sum of the terms) as on the CPU; C times
+    the normalised loss and gradient."""
+    input = scores(np.float64, seed=8)
+    gpu, cpu = run_host(loss, "and_grad", input, padded(), reduction=reduction,
+                        normalize=False)
+    assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float64))
+    normalised = call(loss, "and_grad", input, padded(), device="cuda", reduction=reduction)
+    for plain, divided in zip(gpu, normalised):
+        np.testing.assert_allclose(plain, N_CLASSES * divided, rtol=1e-13)
+
+
 # ----------------------------------------------------------------------
 # 2. Device arrays, device="auto": device results
 

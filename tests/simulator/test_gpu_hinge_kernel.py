@@ -120,9 +120,10 @@ def random_margins(rng, n_classes, dtype):
 # Running both kernels
 
 
-def run_cpu(scores, rows, margins, squared, grad_scale, n_label_blocks):
+def run_cpu(scores, rows, margins, squared, grad_scale, n_label_blocks, loss_divisor=None):
     indptr, indices, padded, width, indicator = rows
     n_rows, n_classes = scores.shape
+    loss_divisor = float(n_classes) if loss_divisor is None else loss_divisor
     loss = np.full(n_rows, -123.0)
     status = np.full(n_rows, -99, np.int64)
     grad = None if grad_scale is None else np.full_like(scores, GRAD_SENTINEL)
@@ -132,13 +133,17 @@ def run_cpu(scores, rows, margins, squared, grad_scale, n_label_blocks):
     if indicator is None:  # the CPU kernel's contract: an empty indicator
         indicator = np.zeros((0, 0), np.bool_)
     hinge_rows(scores, indptr, indices, padded, width, indicator, margins, squared,
-               loss, status, grad, grad_scale, label_sums, n_blocks, 0, n_blocks)
+               loss_divisor, loss, status, grad, grad_scale, label_sums, n_blocks, 0,
+               n_blocks)
     return loss, status, grad, label_sums
 
 
-def run_gpu(scores, rows, margins, squared, grad_scale, n_label_blocks, threads):
+def run_gpu(
+    scores, rows, margins, squared, grad_scale, n_label_blocks, threads, loss_divisor=None
+):
     indptr, indices, padded, width, indicator = rows
     n_rows, n_classes = scores.shape
+    loss_divisor = float(n_classes) if loss_divisor is None else loss_divisor
     stream = cuda.stream()
 
     def device(array):
@@ -151,7 +156,7 @@ def run_gpu(scores, rows, margins, squared, grad_scale, n_label_blocks, threads)
                   else device(np.zeros((n_label_blocks, n_classes))))
     launch_hinge(
         device(scores), device(indptr), device(indices), padded, width,
-        device(indicator), device(margins), squared, loss, status, grad,
+        device(indicator), device(margins), squared, loss_divisor, loss, status, grad,
         device(grad_scale), label_sums, stream, threads=threads,
     )
     stream.synchronize()
@@ -183,9 +188,13 @@ def assert_same(gpu, cpu):
                                    equal_nan=True)
 
 
-def compare(scores, rows, margins, squared, grad_scale, n_label_blocks, threads):
-    cpu = run_cpu(scores, rows, margins, squared, grad_scale, n_label_blocks)
-    gpu = run_gpu(scores, rows, margins, squared, grad_scale, n_label_blocks, threads)
+def compare(
+    scores, rows, margins, squared, grad_scale, n_label_blocks, threads, loss_divisor=None
+):
+    cpu = run_cpu(scores, rows, margins, squared, grad_scale, n_label_blocks, loss_divisor)
+    gpu = run_gpu(
+        scores, rows, margins, squared, grad_scale, n_label_blocks, threads, loss_divisor
+    )
     assert_same(gpu, cpu)
     return gpu, cpu
 
@@ -224,6 +233,24 @@ def test_matches_cpu(form, squared, with_grad, n_label_blocks, dtype, threads):
     rows = canonical(indicator, form, rng)
     compare(scores, rows, margins, squared, grad_scales(rng, n_rows, with_grad),
             n_label_blocks, threads)
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_one_margin_for_every_class_and_the_plain_sum(squared):
+    """A (1,) margins array serves every class (the front end's scalar
+    margin), and a loss divisor of 1 gives the plain sum of the terms."""
+    rng = np.random.default_rng(23)
+    n_rows, n_classes = 4, 9
+    indicator = random_indicator(rng, n_rows, n_classes)
+    margins = np.full(n_classes, 0.5)
+    scores = random_scores(rng, n_rows, n_classes, np.float64, margins)
+    rows = canonical(indicator, "padded", rng)
+    grad_scale = grad_scales(rng, n_rows, True)
+    shared = compare(scores, rows, margins[:1], squared, grad_scale, 2, 4, loss_divisor=1.0)
+    per_label = run_cpu(scores, rows, margins, squared, grad_scale, 2, loss_divisor=1.0)
+    assert_same(shared[0], per_label)
+    divided = run_cpu(scores, rows, margins, squared, grad_scale, 2)
+    np.testing.assert_allclose(per_label[0], n_classes * divided[0], rtol=1e-14)
 
 
 @pytest.mark.parametrize("squared", [False, True])
@@ -375,7 +402,7 @@ def test_element_function(dtype):
     for is_label in (False, True):
         for squared in (False, True):
             for c in range(6):
-                term, slope = hinge_element(x, c, is_label, margins, squared)
+                term, slope = hinge_element(x, c, is_label, margins[c], squared)
                 s = 1 if is_label else -1
                 z = margins[c] - s * x[c]
                 if np.isnan(x[c]):

@@ -71,7 +71,9 @@ def run_cpu(scores, form, margin, grad_scale):
     status = np.full(n_rows, -99, np.int64)
     grad = None if grad_scale is None else np.full_like(scores, GRAD_SENTINEL)
     labels = LabelRows(indptr, indices, padded, width, None, None, False)
-    _dispatch.ranking(scores, labels, margin, loss, status, grad, grad_scale)
+    _dispatch.ranking(
+        scores, labels, margin, float(scores.shape[1]), loss, status, grad, grad_scale
+    )
     return loss, status, grad
 
 
@@ -89,7 +91,8 @@ def run_gpu(scores, form, margin, grad_scale, threads, shared_targets=None):
         cuda.to_device(scores, stream=stream),
         cuda.to_device(indptr, stream=stream),
         cuda.to_device(indices, stream=stream),
-        padded, width, margin, loss, status, grad, grad_scale_device, stream,
+        padded, width, margin, float(scores.shape[1]), loss, status, grad,
+        grad_scale_device, stream,
         threads=threads, shared_targets=shared_targets,
     )
     stream.synchronize()
@@ -466,9 +469,9 @@ def test_allocate_for_the_long_row_scratch():
     stream = cuda.stream()
     args = [cuda.to_device(a) for a in (scores, form[0], form[1])] + list(form[2:])
     outputs = [cuda.device_array(3), cuda.device_array(3, np.int64), None, None]
-    launch_ranking(*args, 1.0, *outputs, stream, threads=4, allocate=allocate)
+    launch_ranking(*args, 1.0, 7.0, *outputs, stream, threads=4, allocate=allocate)
     assert calls == []
-    launch_ranking(*args, 1.0, *outputs, stream, threads=4, shared_targets=2,
+    launch_ranking(*args, 1.0, 7.0, *outputs, stream, threads=4, shared_targets=2,
                    allocate=allocate)
     assert calls == [((3, 8), np.dtype(np.int64)), ((3, 8), np.dtype(np.float64)),
                      ((3, 5), np.dtype(np.float64)), ((3, 6), np.dtype(np.int64)),
@@ -481,7 +484,7 @@ def test_allocate_for_the_long_row_scratch():
 def test_threads_must_be_a_power_of_two():
     scores = cuda.to_device(np.zeros((1, 3)))
     form = padded_form([[0]])
-    args = [scores, cuda.to_device(form[0]), cuda.to_device(form[1]), True, 1, 1.0,
+    args = [scores, cuda.to_device(form[0]), cuda.to_device(form[1]), True, 1, 1.0, 3.0,
             cuda.device_array(1), cuda.device_array(1, np.int64), None, None,
             cuda.stream()]
     for threads in (3, 0, 512):
