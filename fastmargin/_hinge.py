@@ -71,6 +71,9 @@ def hinge_rows(
     labels = np.empty(width, np.int64)
     mask = np.zeros(0 if from_indicator else n_classes, np.bool_)
     terms = np.empty(min(n_classes, TERMS_CHUNK), np.float64)
+    shared_margins = np.full(
+        min(n_classes, TERMS_CHUNK) if margins.shape[0] == 1 else 0, margins[0]
+    )
     for block in range(first_block, stop_block):
         for row in range(block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks):
             scale = grad_scale[row] if grad is not None else 0.0
@@ -90,24 +93,37 @@ def hinge_rows(
                     mask[labels[k]] = True
                 is_label = mask
             loss[row] = _hinge_row(
-                scores[row], is_label, margins, squared, grad, row, scale, label_sums,
-                block, terms,
+                scores[row], is_label, margins, shared_margins, squared, grad, row, scale,
+                label_sums, block, terms,
             ) / loss_divisor
             for k in range(n_labels):
                 mask[labels[k]] = False
 
 
 @cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
-def _hinge_row(x, is_label, margins, squared, grad, row, scale, label_sums, block, terms):
+def _hinge_row(x, is_label, margins, shared_margins, squared, grad, row, scale, label_sums,
+               block, terms):
     """One row's sum of terms; writes its gradient row and adds to its
-    block's label sums."""
+    block's label sums. ``shared_margins``: TERMS_CHUNK copies of the one
+    margin of every class, when ``margins`` holds one (else unused)."""
     lanes = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     for start in range(0, x.shape[0], TERMS_CHUNK):
         stop = min(start + TERMS_CHUNK, x.shape[0])
-        _write_chunk(
-            x, start, stop, is_label, margins, squared, grad, row, scale, label_sums, block,
-            terms,
-        )
+        # One array type either way, so one compiled loop serves both.
+        if margins.shape[0] == 1:
+            chunk_margins = shared_margins[: stop - start]
+        else:
+            chunk_margins = margins[start:stop]
+        if squared:  # constant in each compiled copy of the loop
+            _write_terms(
+                x, start, stop, is_label, chunk_margins, True, grad, row, scale, label_sums,
+                block, terms,
+            )
+        else:
+            _write_terms(
+                x, start, stop, is_label, chunk_margins, False, grad, row, scale,
+                label_sums, block, terms,
+            )
         lanes = _add_in_lanes(terms, stop - start, lanes)
     s0, s1, s2, s3, s4, s5, s6, s7 = lanes
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
@@ -136,51 +152,19 @@ def hinge_element(x, c, is_label, margin, squared):
 
 
 @cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
-def _write_chunk(
-    x, start, stop, is_label, margins, squared, grad, row, scale, label_sums, block, terms
-):
-    """``_write_terms`` for classes ``start`` to ``stop - 1``, branching on
-    ``squared`` and on whether one margin serves every class outside the
-    loop, so that each copy is compiled with both constant."""
-    shared = margins.shape[0] == 1
-    if squared:
-        if shared:
-            _write_terms(
-                x, start, stop, is_label, margins, True, True, grad, row, scale, label_sums,
-                block, terms,
-            )
-        else:
-            _write_terms(
-                x, start, stop, is_label, margins, False, True, grad, row, scale, label_sums,
-                block, terms,
-            )
-    elif shared:
-        _write_terms(
-            x, start, stop, is_label, margins, True, False, grad, row, scale, label_sums,
-            block, terms,
-        )
-    else:
-        _write_terms(
-            x, start, stop, is_label, margins, False, False, grad, row, scale, label_sums,
-            block, terms,
-        )
-
-
-@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
-def _write_terms(
-    x, start, stop, is_label, margins, shared, squared, grad, row, scale, label_sums, block,
-    terms,
-):
-    """``terms[c - start]`` = class c's hinge term; writes the gradient and
+def _write_terms(x, start, stop, is_label, margins, squared, grad, row, scale, label_sums,
+                 block, terms):
+    """``terms[c - start]`` = class c's hinge term, for classes ``start`` to
+    ``stop - 1`` (``margins`` holds theirs, from 0); writes the gradient and
     adds each term to its block's label sum. No sum across classes here: the
     loop vectorises without reassociating anything."""
     for k in range(start, stop):
         # Unsigned indices: numba then adds no negative-index wrap-around,
         # which (the loop starting at a variable) would stop it vectorising.
         c = np.uint64(k)
-        margin = margins[0] if shared else margins[c]
-        term, slope = hinge_element(x, c, is_label[c], margin, squared)
-        terms[np.uint64(k - start)] = term
+        offset = np.uint64(k - start)
+        term, slope = hinge_element(x, c, is_label[c], margins[offset], squared)
+        terms[offset] = term
         if label_sums is not None:
             label_sums[block, c] += term
         if grad is not None:
