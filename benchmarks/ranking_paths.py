@@ -1,5 +1,5 @@
 """Time per class as the number of targets T grows: the measurement behind
-the kernel's choice of path by T (``fastmargin/_ranking.py``: eight
+the kernel's choice of path by T (``fastmargin/kernels/ranking.py``: eight
 written-out thresholds up to 8 targets, vectorised linear counts with 16, 24
 or 32 slots up to 32, a bucket grid beyond).
 

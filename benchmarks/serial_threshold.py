@@ -1,5 +1,5 @@
 """Where spreading a call over threads starts to pay, per loss: the
-measurement behind ``fastmargin/_dispatch.py``'s smallest chunk of work
+measurement behind ``fastmargin/_host.py``'s smallest chunk of work
 (``RANKING_CHUNK_SCORES``, ``HINGE_CHUNK_SCORES``).
 
 For batches of growing size (rows x 100 or 1000 classes, 5 targets a row,
@@ -26,7 +26,7 @@ from fastmargin._bench import (
     machine_line,
     make_batch,
 )
-from fastmargin._dispatch import HINGE_CHUNK_SCORES, RANKING_CHUNK_SCORES
+from fastmargin._host import HINGE_CHUNK_SCORES, RANKING_CHUNK_SCORES
 
 ROWS = (8, 16, 32, 64, 128, 256, 512, 1024)
 

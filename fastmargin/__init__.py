@@ -22,8 +22,11 @@ precompile
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._frontend import (
-    AdaptiveMargins,
+from ._precompile import precompile
+from ._targets import targets_from_lists
+from .adaptive import AdaptiveMargins
+from .converters import indicator_from_targets, targets_from_indicator
+from .losses import (
     multilabel_hinge_loss,
     multilabel_hinge_loss_and_grad,
     multilabel_hinge_loss_grad,
@@ -31,8 +34,6 @@ from ._frontend import (
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
 )
-from ._precompile import precompile
-from ._targets import indicator_from_targets, targets_from_indicator, targets_from_lists
 
 try:
     __version__ = version("fastmargin")

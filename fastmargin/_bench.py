@@ -15,8 +15,8 @@ import numba
 import numpy as np
 import scipy.sparse
 
-from ._frontend import multilabel_hinge_loss_and_grad, multilabel_margin_loss_and_grad
-from ._targets import indicator_from_targets
+from .losses import multilabel_hinge_loss_and_grad, multilabel_margin_loss_and_grad
+from .converters import indicator_from_targets
 from ._threads import thread_count
 
 

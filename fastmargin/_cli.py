@@ -143,9 +143,9 @@ def _numba_cache():
     if numba.config.DISABLE_JIT:
         return None, "JIT disabled (NUMBA_DISABLE_JIT=1): nothing is compiled or cached"
     try:
-        from . import _hinge
+        from .kernels import hinge as hinge_kernels
 
-        cache = _hinge.hinge_rows._cache
+        cache = hinge_kernels.hinge_rows._cache
         path = cache._cache_path
         locator = type(cache._impl.locator).__name__.lstrip("_")
     except AttributeError:  # numba internals moved, or caching is off
@@ -711,7 +711,7 @@ def _validate(args, parser):
                     f"(with --classes {n_classes})"
                 )
     if "cuda" in args.device:
-        from ._device import gpu_unavailable_reason
+        from .gpu import gpu_unavailable_reason
 
         reason = gpu_unavailable_reason()
         if reason is not None:

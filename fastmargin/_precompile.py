@@ -46,7 +46,7 @@ def run_variant(loss, entry, dtype, target, every_path=True):
     finite scores."""
     import scipy.sparse
 
-    import fastmargin
+    from . import adaptive, losses
 
     n_classes = 12
     scores = np.linspace(-1.0, 1.0, 4 * n_classes).reshape(4, n_classes).astype(dtype)
@@ -68,18 +68,18 @@ def run_variant(loss, entry, dtype, target, every_path=True):
     }[target]
     if loss == "ranking":
         function = (
-            fastmargin.multilabel_margin_loss_and_grad
+            losses.multilabel_margin_loss_and_grad
             if entry == "and_grad"
-            else fastmargin.multilabel_margin_loss
+            else losses.multilabel_margin_loss
         )
         function(scores, target_array)
     elif entry == "adaptive":
-        fastmargin.AdaptiveMargins(n_classes).loss_and_grad(scores, target_array)
+        adaptive.AdaptiveMargins(n_classes).loss_and_grad(scores, target_array)
     else:
         function = (
-            fastmargin.multilabel_hinge_loss_and_grad
+            losses.multilabel_hinge_loss_and_grad
             if entry == "and_grad"
-            else fastmargin.multilabel_hinge_loss
+            else losses.multilabel_hinge_loss
         )
         function(scores, target_array)
 

@@ -4,20 +4,20 @@ A user's target is one of: class indices padded with -1 (any integer
 dtype), ragged label lists, a 0/1 indicator matrix (bool, or 0/1 floats;
 0/1 integers when the caller says so), or a ``scipy.sparse`` label matrix.
 :func:`as_label_rows` turns each into :class:`LabelRows`, the form every
-kernel reads (see ``_labels.py``); the public converters
+kernel reads (see ``kernels/labels.py``); the public converters
 :func:`indicator_from_targets`, :func:`targets_from_indicator` and
 :func:`targets_from_lists` are built on the same loops. Nothing here
 computes a loss.
 """
 
-import operator
 from typing import NamedTuple, Optional
 
 import numpy as np
 import scipy.sparse
 
-from . import _dispatch
-from ._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
+from . import _labels
+from ._checks import check_positive_int, host_array
+from .kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
 
 _INT64_MAX = np.iinfo(np.int64).max
 # How a dense target is read: "auto" by its dtype (integers are class
@@ -98,7 +98,7 @@ def as_label_rows(
         if target.ndim == 1 and target.shape == scores_shape:
             target = target.reshape((1, n_classes))  # a 1-D sparse array
         return _sparse_rows(target, n_rows, n_classes)
-    target = _as_target_array(target, lists_allowed=target_format != "indicator")
+    target = as_target_array(target, lists_allowed=target_format != "indicator")
     if is_indicator(
         target.shape, target.dtype, n_rows, n_classes, one_dimensional, target_format
     ):
@@ -111,7 +111,7 @@ def as_label_rows(
                 indicator, None, False,
             )
         return _indicator_rows(indicator)
-    return _padded_rows(
+    return padded_rows(
         target, n_rows, n_classes, one_dimensional, scores_shape,
         may_be_indicator=target_format == "auto",
     )
@@ -162,19 +162,7 @@ def is_indicator(shape, dtype, n_rows, n_classes, one_dimensional, target_format
     return False
 
 
-def host_array(value, name, hint=""):
-    """``np.asarray(value)``, with a ValueError that names the argument for
-    a ragged nested sequence (NumPy's own says only "inhomogeneous shape")."""
-    try:
-        return np.asarray(value)
-    except ValueError as error:
-        raise ValueError(
-            f"{name} is a ragged nested sequence (rows of different lengths) and "
-            f"cannot be read as an array{hint}: {error}"
-        ) from None
-
-
-def _as_target_array(target, lists_allowed=True):
+def as_target_array(target, lists_allowed=True):
     """``np.asarray(target)``, except that an empty list is an empty index
     row, not float64, and ragged label lists (a list of lists or arrays of
     different lengths, or a 1-D object array of them such as a pandas
@@ -217,7 +205,7 @@ def _indicator_values(target, target_format):
     return target.astype(bool)
 
 
-def _padded_rows(
+def padded_rows(
     target, n_rows, n_classes, one_dimensional, scores_shape, may_be_indicator=False
 ):
     """LabelRows of a padded index target whose shape is already checked;
@@ -259,10 +247,10 @@ def _compact_rows(target, may_be_indicator):
     """
     n_rows, width = target.shape
     indptr = np.zeros(n_rows + 1, np.int64)
-    _dispatch.row_lengths(target, indptr[1:])
+    _labels.row_lengths(target, indptr[1:])
     np.add.accumulate(indptr, out=indptr)
     indices = np.empty(indptr[-1], np.int64)
-    _dispatch.compact_rows(target, indptr[:-1], indices)
+    _labels.compact_rows(target, indptr[:-1], indices)
     return LabelRows(indptr, indices, True, width, None, target, may_be_indicator)
 
 
@@ -272,14 +260,14 @@ def _sparse_rows(target, n_rows, n_classes):
             f"a sparse target must have shape (N, C) = {(n_rows, n_classes)}, "
             f"got shape {target.shape}"
         )
-    labels = _canonical_csr(target)
+    labels = canonical_csr(target)
     indptr = labels.indptr.astype(np.int64)
     width = int(np.diff(indptr).max()) if n_rows else 0
     indices = labels.indices.astype(np.int64)
     return LabelRows(indptr, indices, False, width, None, None, False)
 
 
-def _canonical_csr(target):
+def canonical_csr(target):
     """CSR with sorted, distinct column indices and no stored zeros; the
     caller's matrix is never modified (CSR in canonical form is used as is)."""
     _check_compressed(target)
@@ -340,11 +328,11 @@ def _indicator_rows(indicator):
     """Label lists (CSR-like) of a C-contiguous bool (N, C) indicator."""
     n_rows = indicator.shape[0]
     counts = np.empty(n_rows, np.int64)
-    _dispatch.count_labels(indicator, counts)
+    _labels.count_labels(indicator, counts)
     indptr = np.zeros(n_rows + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.empty(indptr[-1], np.int64)
-    _dispatch.labels_from_indicator(indicator, indptr[:-1], indices)
+    _labels.labels_from_indicator(indicator, indptr[:-1], indices)
     width = int(counts.max()) if n_rows else 0
     return LabelRows(indptr, indices, False, width, None, None, False)
 
@@ -366,144 +354,6 @@ def _raise_bad_index(target, row, column, n_classes, one_dimensional):
         f"{where} = {target[row, column]} is not a class index: used entries "
         f"must lie in [0, {n_classes}), and -1 ends a row"
     )
-
-
-def indicator_from_targets(target, n_classes):
-    """Turn -1 padded class indices into a bool 0/1 indicator matrix.
-
-    Parameters
-    ----------
-    target : array_like of int, shape (K,) or (N, K)
-        Class indices, each row read up to its first -1 (later entries are
-        ignored). A label listed twice is one label.
-    n_classes : int
-        Number of classes C, at least 1.
-
-    Returns
-    -------
-    indicator : ndarray of bool, shape (C,) or (N, C)
-        ``indicator[i, c]`` is True when row i lists class c.
-
-    Raises
-    ------
-    TypeError
-        If ``target`` does not hold integers, or ``n_classes`` is not an int.
-    ValueError
-        If ``n_classes < 1``, ``target`` is not 1-D or 2-D, or a used entry
-        lies outside [0, C).
-
-    See Also
-    --------
-    targets_from_indicator : the inverse conversion.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastmargin import indicator_from_targets
-    >>> indicator_from_targets(np.array([[2, 0, -1], [1, -1, 7]]), 3)
-    array([[ True, False,  True],
-           [False,  True, False]])
-    """
-    n_classes = check_positive_int(n_classes, "n_classes")
-    target = _as_target_array(target)
-    if target.ndim not in (1, 2):
-        raise ValueError(f"target must have shape (K,) or (N, K), got shape {target.shape}")
-    if target.dtype == np.bool_ or not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(
-            f"target must hold integer class indices padded with -1, got dtype {target.dtype}"
-        )
-    one_dimensional = target.ndim == 1
-    n_rows = 1 if one_dimensional else target.shape[0]
-    scores_shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
-    rows = _padded_rows(target, n_rows, n_classes, one_dimensional, scores_shape)
-    indicator = np.zeros((n_rows, n_classes), dtype=bool)
-    status = np.empty(n_rows, np.int64)
-    _dispatch.indicator_from_labels(rows, indicator, status)
-    if n_rows:
-        raise_for_bad_rows(status.max(), status, rows, n_classes, one_dimensional)
-    return indicator.reshape(-1) if one_dimensional else indicator
-
-
-def targets_from_indicator(indicator):
-    """Turn a 0/1 indicator matrix into -1 padded class indices.
-
-    Parameters
-    ----------
-    indicator : array_like of bool or 0/1 integers, shape (C,) or (N, C), or scipy.sparse
-        Row i holds a True (or 1, or a stored non-zero) at each of its labels.
-
-    Returns
-    -------
-    target : ndarray of int64, shape (K,) or (N, K)
-        Each row's labels in ascending order, then -1 up to K, the most
-        labels any row has.
-
-    Raises
-    ------
-    TypeError
-        If ``indicator`` holds neither booleans nor integers.
-    ValueError
-        If it is not 1-D or 2-D, or an integer entry is neither 0 nor 1.
-
-    See Also
-    --------
-    indicator_from_targets : the inverse conversion.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastmargin import targets_from_indicator
-    >>> targets_from_indicator(np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]]))
-    array([[ 0,  2],
-           [-1, -1],
-           [ 1, -1]])
-    """
-    if scipy.sparse.issparse(indicator):
-        one_dimensional = indicator.ndim == 1
-        if one_dimensional:
-            indicator = indicator.reshape((1, indicator.shape[0]))
-        labels = _canonical_csr(indicator)
-        counts = np.diff(labels.indptr)
-        width = int(counts.max()) if counts.size else 0
-        target = np.full((labels.shape[0], width), -1, dtype=np.int64)
-        rows = np.repeat(np.arange(labels.shape[0]), counts)
-        columns = np.arange(labels.nnz) - np.repeat(labels.indptr[:-1], counts)
-        target[rows, columns] = labels.indices
-        return target.reshape(-1) if one_dimensional else target
-    indicator = np.asarray(indicator)
-    if indicator.ndim not in (1, 2):
-        raise ValueError(
-            f"indicator must have shape (C,) or (N, C), got shape {indicator.shape}"
-        )
-    if indicator.dtype != np.bool_:
-        if not np.issubdtype(indicator.dtype, np.integer):
-            raise TypeError(
-                f"indicator must hold booleans or 0/1 integers, got dtype {indicator.dtype}"
-            )
-        if np.any((indicator != 0) & (indicator != 1)):
-            raise ValueError("an integer indicator must hold only 0s and 1s")
-        indicator = indicator.astype(bool)
-    one_dimensional = indicator.ndim == 1
-    dense = np.ascontiguousarray(indicator.reshape(1, -1) if one_dimensional else indicator)
-    counts = np.empty(dense.shape[0], np.int64)
-    _dispatch.count_labels(dense, counts)
-    width = int(counts.max()) if counts.size else 0
-    target = np.full((dense.shape[0], width), -1, dtype=np.int64)
-    _dispatch.labels_from_indicator(dense, np.arange(dense.shape[0]) * width, target.reshape(-1))
-    return target.reshape(-1) if one_dimensional else target
-
-
-def check_positive_int(value, name):
-    """Return ``value`` as an int >= 1, or raise naming the argument."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {value!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
 
 
 def raise_if_ambiguous(rows, largest_status):

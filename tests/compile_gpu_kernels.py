@@ -21,7 +21,7 @@ numba.cuda.dispatcher.get_current_device = lambda: types.SimpleNamespace(
     compute_capability=COMPUTE_CAPABILITY
 )
 
-from fastmargin import _gpu_common, _gpu_hinge, _gpu_ranking  # noqa: E402
+from fastmargin.gpu import common as _gpu_common, hinge as _gpu_hinge, ranking as _gpu_ranking  # noqa: E402
 
 
 def main():

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import fastmargin
-from fastmargin import _device
+from fastmargin import _checks
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 SCORES = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, -0.5]])
@@ -70,9 +70,9 @@ def test_every_gpu_kernel_compiles_for_sm90():
     code, output = run([sys.executable, "tests/compile_gpu_kernels.py"])
     assert code == 0, output[-6000:]
     assert "kernel signatures compiled for sm_90" in output
-    compiled = output.count("fastmargin._gpu_")
+    compiled = output.count("fastmargin.gpu.")
     assert compiled >= 60, output[-2000:]
-    for module in ("_gpu_common", "_gpu_hinge", "_gpu_ranking"):
+    for module in ("gpu.common", "gpu.hinge", "gpu.ranking"):
         assert f"fastmargin.{module}." in output
 
 
@@ -119,15 +119,17 @@ def test_host_objects_are_not_gpu_arrays():
     import scipy.sparse
 
     for value in (SCORES, [1, 2], 3.0, None, scipy.sparse.csr_matrix(SCORES)):
-        assert not _device.is_gpu_array(value)
-    assert _device.is_gpu_array(FakeGpuArray())
-    assert _device.is_gpu_array(FakeDlpackGpuArray())
+        assert not _checks.is_gpu_array(value)
+    assert _checks.is_gpu_array(FakeGpuArray())
+    assert _checks.is_gpu_array(FakeDlpackGpuArray())
 
 
 def test_cuda_without_numba_cuda_says_how_to_install(monkeypatch):
-    real_find_spec = _device.importlib.util.find_spec
+    import fastmargin.gpu
+
+    real_find_spec = fastmargin.gpu.importlib.util.find_spec
     monkeypatch.setattr(
-        _device.importlib.util, "find_spec",
+        fastmargin.gpu.importlib.util, "find_spec",
         lambda name, *args: None if name == "numba_cuda" else real_find_spec(name, *args),
     )
     with pytest.raises(RuntimeError, match=r'numba-cuda package is not installed.*fastmargin\[cuda\]'):
@@ -162,8 +164,8 @@ def test_torch_cpu_tensors_are_host_arrays_even_when_they_require_grad():
     import torch
 
     tensor = torch.ones(2, 3, requires_grad=True)  # refuses its array interfaces
-    assert not _device.is_gpu_array(tensor)
-    assert not _device.is_gpu_array(torch.ones(2, 3))
+    assert not _checks.is_gpu_array(tensor)
+    assert not _checks.is_gpu_array(torch.ones(2, 3))
 
 
 def test_kernels_accept_none_arguments_at_launch():
@@ -173,8 +175,8 @@ def test_kernels_accept_none_arguments_at_launch():
     from numba.cuda import types
     from numba.cuda.dispatcher import _Kernel
 
-    from fastmargin import _gpu_common, _gpu_hinge, _gpu_ranking
-    from fastmargin._numba_options import NoneArgument
+    from fastmargin.gpu import common as _gpu_common, hinge as _gpu_hinge, ranking as _gpu_ranking
+    from fastmargin.kernels.options import NoneArgument
 
     class Launch:  # what _prepare_args reads of a compiled kernel
         extensions = [NoneArgument()]

@@ -339,7 +339,7 @@ KERNEL_ALLOCATIONS = textwrap.dedent(
     """
     import numpy as np
     import fastmargin as fm
-    from fastmargin import _ranking
+    from fastmargin.kernels import ranking as _ranking
 
     scores = np.random.default_rng(0).standard_normal((4, 20))
     scores[3, 0] = np.inf
@@ -378,7 +378,7 @@ COMPILED_VARIANTS = textwrap.dedent(
     import numpy as np
     import scipy.sparse
     import fastmargin as fm
-    from fastmargin import _hinge, _ranking
+    from fastmargin.kernels import hinge as _hinge, ranking as _ranking
 
     scores = np.linspace(-1, 1, 18, dtype=np.float32).reshape(3, 6)
     labels = [[1, 2], [0], [3, 4, 5]]

@@ -1,5 +1,5 @@
 """The public functions with ``device="cuda"``/``"auto"`` on the GPU path
-(``_device.py`` and both GPU kernels) against the same functions on the
+(``gpu/host.py`` and both GPU kernels) against the same functions on the
 CPU (``device="cpu"``, host arrays), under Numba's CUDA simulator.
 
 Run in a process of their own, with the simulator switched on before numba

@@ -30,10 +30,10 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from numba import cuda  # noqa: E402
 
-from fastmargin import _gpu_hinge  # noqa: E402
-from fastmargin._gpu_hinge import hinge_element, launch_hinge  # noqa: E402
-from fastmargin._hinge import hinge_rows  # noqa: E402
-from fastmargin._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK  # noqa: E402
+from fastmargin.gpu import hinge as _gpu_hinge  # noqa: E402
+from fastmargin.gpu.hinge import launch_hinge  # noqa: E402
+from fastmargin.kernels.hinge import hinge_element, hinge_rows  # noqa: E402
+from fastmargin.kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK  # noqa: E402
 
 FORMS = ("padded_int32", "padded_int64", "csr_int32", "csr_int64", "indicator")
 # (with a gradient, label-sum blocks or None)

@@ -1,5 +1,5 @@
 """The GPU ranking kernel (``_gpu_ranking.launch_ranking``) against the CPU
-kernels (``_dispatch.ranking``) on the same canonical inputs, under
+kernels (``_host.ranking_kernels``) on the same canonical inputs, under
 Numba's CUDA simulator.
 
 Run in a process of their own, with the simulator switched on before numba
@@ -28,10 +28,10 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
 
 from numba import cuda  # noqa: E402
 
-from fastmargin import _gpu_ranking  # noqa: E402
-from fastmargin._gpu_ranking import launch_ranking  # noqa: E402
-from fastmargin._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK  # noqa: E402
-from fastmargin import _dispatch  # noqa: E402
+from fastmargin import _host  # noqa: E402
+from fastmargin.gpu import ranking as _gpu_ranking  # noqa: E402
+from fastmargin.gpu.ranking import launch_ranking  # noqa: E402
+from fastmargin.kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK  # noqa: E402
 from fastmargin._targets import LabelRows  # noqa: E402
 
 # The simulator evaluates scores with NumPy scalars, which warn where the
@@ -71,7 +71,7 @@ def run_cpu(scores, form, margin, grad_scale):
     status = np.full(n_rows, -99, np.int64)
     grad = None if grad_scale is None else np.full_like(scores, GRAD_SENTINEL)
     labels = LabelRows(indptr, indices, padded, width, None, None, False)
-    _dispatch.ranking(
+    _host.ranking_kernels(
         scores, labels, margin, float(scores.shape[1]), loss, status, grad, grad_scale
     )
     return loss, status, grad

@@ -13,9 +13,9 @@ import math
 import numpy as np
 from numba import cuda
 
-from ._labels import read_labels as _cpu_read_labels
-from ._numba_options import gpu_kernel
-from ._sorting import lower_bound as _cpu_lower_bound
+from ..kernels.labels import read_labels as _cpu_read_labels
+from ..kernels.options import gpu_kernel
+from ..kernels.sorting import lower_bound as _cpu_lower_bound
 
 # Most threads per block (a power of two: the tree sums halve it).
 MAX_THREADS = 256

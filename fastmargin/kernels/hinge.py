@@ -12,14 +12,14 @@ computes it; the terms are summed in float64. A NaN score gives a NaN term
 and a NaN gradient entry; the others are unaffected (the terms are
 independent). At the kink (z = 0) the slope taken is 0.
 
-The row's labels come from the canonical target form of ``_labels.py`` and
+The row's labels come from the canonical target form of ``kernels/labels.py`` and
 are marked in a per-block bool scratch row (then unmarked), or come straight
 from a bool indicator row: either way the streaming loop reads one mask, so
 one loop serves every target form, and a label listed twice is one label.
 
 Contract of the driver (the front end guarantees it): ``scores`` is
 C-contiguous float32/float64 (N, C) with N, C >= 1; ``indptr``, ``indices``,
-``padded``, ``width`` as in ``_labels.py``, or ``indicator`` a C-contiguous
+``padded``, ``width`` as in ``kernels/labels.py``, or ``indicator`` a C-contiguous
 bool (N, C) array (then the label lists are not read; an empty (0, 0) one
 otherwise: one compiled variant serves both); ``margins`` has the
 scores' dtype, shape (C,) or (1,) (one margin for every class), finite; ``loss_divisor`` a float > 0 (C, or 1
@@ -31,8 +31,8 @@ for the plain sum); ``loss`` float64 (N,); ``status`` int64
 
 import numpy as np
 
-from ._labels import ROW_OK, read_labels
-from ._numba_options import FASTMATH, cpu_kernel
+from .labels import ROW_OK, read_labels
+from .options import ORDERED_FASTMATH, cpu_kernel
 
 # Each row's terms are written, TERMS_CHUNK classes at a time, to a
 # per-block buffer by a vectorised loop, then added up in LANES independent
@@ -43,14 +43,9 @@ from ._numba_options import FASTMATH, cpu_kernel
 # however many classes a row has.
 LANES = 8
 TERMS_CHUNK = 2048
-# Neither ``reassoc`` nor ``contract``: the compiled order of every sum (and
-# whether a multiply is fused into an add) must not depend on which variant
-# of the kernel is compiled (loss only, fused, adaptive) or on the build, so
-# that all of them give the same bits.
-HINGE_FASTMATH = FASTMATH - {"contract"}
 
 
-@cpu_kernel(fastmath=HINGE_FASTMATH)
+@cpu_kernel(fastmath=ORDERED_FASTMATH)
 def hinge_rows(
     scores, indptr, indices, padded, width, indicator, margins, squared, loss_divisor, loss,
     status, grad, grad_scale, label_sums, n_blocks, first_block, stop_block,
@@ -63,7 +58,7 @@ def hinge_rows(
     of its rows' per-label terms, in row order, to ``label_sums[b]``, so the
     front end's fixed-order sum over blocks does not depend on which thread
     computed which block. ``status[i]`` is what reading row i's labels
-    found (``_labels.read_labels``); a row with a bad entry is left
+    found (``kernels/labels.read_labels``); a row with a bad entry is left
     uncomputed.
     """
     n_rows, n_classes = scores.shape
@@ -100,7 +95,7 @@ def hinge_rows(
                 mask[labels[k]] = False
 
 
-@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
+@cpu_kernel(inline="always", fastmath=ORDERED_FASTMATH)
 def _hinge_row(x, is_label, margins, shared_margins, squared, grad, row, scale, label_sums,
                block, terms):
     """One row's sum of terms; writes its gradient row and adds to its
@@ -129,14 +124,14 @@ def _hinge_row(x, is_label, margins, shared_margins, squared, grad, row, scale, 
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
-@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
+@cpu_kernel(inline="always", fastmath=ORDERED_FASTMATH)
 def hinge_element(x, c, is_label, margin, squared):
     """Class c's hinge term (float64) and its signed slope d(term)/d(x[c]).
 
     ``z = margin - s * x[c]`` in the scores' dtype; the term is
     ``max(0, z)`` (squared when ``squared``) in float64. A NaN score gives a
     NaN term and slope; the slope at the kink (z = 0) is 0. The GPU kernel
-    (``_gpu_hinge``) compiles this same source for the device.
+    (``gpu/hinge.py``) compiles this same source for the device.
     """
     zero = x.dtype.type(0)
     value = x[c]
@@ -151,7 +146,7 @@ def hinge_element(x, c, is_label, margin, squared):
     return term, (-slope if is_label else slope)
 
 
-@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
+@cpu_kernel(inline="always", fastmath=ORDERED_FASTMATH)
 def _write_terms(x, start, stop, is_label, margins, squared, grad, row, scale, label_sums,
                  block, terms):
     """``terms[c - start]`` = class c's hinge term, for classes ``start`` to
@@ -171,7 +166,7 @@ def _write_terms(x, start, stop, is_label, margins, squared, grad, row, scale, l
             grad[row, c] = slope * scale
 
 
-@cpu_kernel(inline="always", fastmath=HINGE_FASTMATH)
+@cpu_kernel(inline="always", fastmath=ORDERED_FASTMATH)
 def _add_in_lanes(values, count, lanes):
     """Add ``values[:count]`` to the LANES running sums ``lanes``, each in
     order (a tail of fewer than LANES to the first); return them."""

@@ -20,6 +20,11 @@ from numba.extending import intrinsic
 
 FASTMATH = frozenset({"nsz", "contract"})
 VECTOR_REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
+# Neither ``reassoc`` nor ``contract``: the compiled order of every sum (and
+# whether a multiply is fused into an add) must not depend on which variant
+# of a kernel is compiled (the hinge's loss only, fused, adaptive) or on the
+# build, so that all of them give the same bits.
+ORDERED_FASTMATH = FASTMATH - {"contract"}
 
 # Kernels are cached on disk: a fresh interpreter loads them instead of
 # recompiling (measured by ``benchmarks/compile_time.py``).
@@ -46,7 +51,7 @@ def cpu_kernel(*, fastmath=FASTMATH, inline="never", internal=False):
 
     Examples
     --------
-    >>> from fastmargin._numba_options import FASTMATH, cpu_kernel
+    >>> from fastmargin.kernels.options import FASTMATH, cpu_kernel
     >>> sorted(FASTMATH)  # never "nnan" or "ninf": NaN must propagate
     ['contract', 'nsz']
     >>> decorate = cpu_kernel(internal=True)

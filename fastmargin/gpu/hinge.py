@@ -1,6 +1,6 @@
 """GPU kernel of the per-label (one-vs-rest) hinge loss, loss and gradient
-fused in one pass: the twin of ``_hinge.hinge_rows``, with the same
-semantics (see ``_hinge.py``).
+fused in one pass: the twin of ``kernels/hinge.hinge_rows``, with the same
+semantics (see ``kernels/hinge.py``).
 
 Imported only when a GPU path runs (it needs ``numba-cuda``).
 
@@ -8,13 +8,13 @@ Layout of a launch: one thread block per row, rows taken in contiguous
 ranges (block b of a G-block grid takes rows [b*N//G, (b+1)*N//G), as the
 CPU kernel splits its blocks); the block's threads stride over the row's
 classes, c = tid, tid + blockDim, ... Each thread adds its terms in float64
-in class order, and the row total is ``_gpu_common.block_sum``'s fixed
+in class order, and the row total is ``gpu/common.block_sum``'s fixed
 tree, so the loss does not change from run to run. With per-label sums, the
 grid is the front end's ``n_blocks`` blocks: class c of every row of block b
 is handled by the same thread, which adds the rows' terms to
 ``label_sums[b, c]`` in row order. No float atomics anywhere.
 
-Label lists: thread 0 reads the row with ``_gpu_common.read_labels`` (the
+Label lists: thread 0 reads the row with ``gpu/common.read_labels`` (the
 CPU's reader, compiled for the device) into the block's ``width`` int64
 scratch entries; the block then marks them in its own uint8 mask of C
 entries, streams the row, and unmarks them, so the mask is zero again for
@@ -23,14 +23,14 @@ mask at the start of the launch; the grid is limited so that masks and
 label scratch take at most ``SCRATCH_BYTES``. A bool indicator row is read
 directly.
 
-The per-element arithmetic is ``_hinge.hinge_element``, the CPU kernel's
+The per-element arithmetic is ``kernels/hinge.hinge_element``, the CPU kernel's
 own, compiled for the device from the same source.
 """
 
 import numpy as np
 from numba import cuda
 
-from ._gpu_common import (
+from .common import (
     MAX_BLOCKS,
     MAX_THREADS,
     block_sum,
@@ -38,9 +38,9 @@ from ._gpu_common import (
     row_blocks,
     threads_per_row,
 )
-from ._hinge import hinge_element
-from ._labels import ROW_OK
-from ._numba_options import gpu_kernel
+from ..kernels.hinge import hinge_element
+from ..kernels.labels import ROW_OK
+from ..kernels.options import gpu_kernel
 
 # Most bytes of per-block scratch (label masks and label lists) of a launch.
 SCRATCH_BYTES = 32 << 20
@@ -141,7 +141,7 @@ def launch_hinge(scores, indptr, indices, padded, width, indicator, margins, squ
                  threads=None, allocate=None):
     """Launch the hinge kernel on ``stream`` (asynchronously): fills ``loss``
     and ``status`` (and ``grad``, ``label_sums`` unless None) for every row,
-    as ``_hinge.hinge_rows`` does. Arguments as there (all device arrays),
+    as ``kernels/hinge.hinge_rows`` does. Arguments as there (all device arrays),
     ``label_sums``' first dimension giving the number of row blocks;
     ``threads`` overrides the threads per block (a power of two, at most
     MAX_THREADS); ``allocate(shape, dtype)`` returns a device array for the

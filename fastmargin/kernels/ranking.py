@@ -43,9 +43,9 @@ centred sums add and subtract terms that can be far larger than the loss
 (one huge target score): the fast paths also add up the terms' magnitude,
 and a row whose rounding error could exceed ``FLOAT32_ERROR_LIMIT`` or
 ``FLOAT64_ERROR_LIMIT`` of its sum goes to the exact path too, whose terms
-(``_class_terms``) are never negative, so nothing cancels there.
+(``class_terms``) are never negative, so nothing cancels there.
 
-Three kernels compute a list of rows each (``_dispatch.ranking`` runs them
+Three kernels compute a list of rows each (``_host.ranking_kernels`` runs them
 over chunks of rows on several threads, the second and third only when the
 first leaves rows to them): ``ranking_few_targets`` for rows of at most
 eight targets, ``ranking_many_targets`` for the others, and
@@ -54,7 +54,7 @@ of kernels, without and with the gradient.
 
 Contract of the kernels (the front end guarantees it, the kernels never
 re-check): ``scores`` is C-contiguous float32/float64 of shape (N, C) with
-N, C >= 1; the targets are in the canonical form of ``_labels.py``
+N, C >= 1; the targets are in the canonical form of ``kernels/labels.py``
 (``indptr`` int64 (N + 1,), ``indices`` int64, ``padded``), and the
 scratch comes from :func:`few_targets_scratch` or
 :func:`sorted_rows_scratch` for a ``width`` of at least every row's entry
@@ -65,17 +65,16 @@ float64 (N,), the factor of row i's gradient (``grad_output[i]`` over the
 loss divisor, times the reduction's factor); ``rows`` is
 int64, distinct rows in [0, N). Every array is the caller's and outlives
 the call: the kernels allocate nothing and work on borrowed views of their
-arguments (``_numba_options.borrowed``).
+arguments (``kernels/options.borrowed``).
 """
 
 import math
 
-import numba
 import numpy as np
 
-from ._labels import ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT, read_labels
-from ._numba_options import VECTOR_REDUCTION_FASTMATH, borrowed, cpu_kernel
-from ._sorting import lower_bound, sort_eight, sort_prefix
+from .labels import ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT, read_labels
+from .options import VECTOR_REDUCTION_FASTMATH, borrowed, cpu_kernel
+from .sorting import lower_bound, sort_eight, sort_prefix
 
 # Largest T for the eight-counter scan (its comparisons are written out).
 SMALL_TARGETS = 8
@@ -85,7 +84,7 @@ LINEAR_TARGETS = 96
 # the search inside a score's bucket rarely has anything to do.
 BUCKETS_PER_TARGET = 8
 # Pads the sorted target classes of small rows (sorts after every index).
-_LARGEST_INDEX = np.iinfo(np.int64).max
+LARGEST_INDEX = np.iinfo(np.int64).max
 # The counting passes add and subtract terms larger than the row's loss
 # (class scores offset by a centre, target scores times their violations):
 # where those are far larger than the loss, as when one target score is
@@ -119,7 +118,7 @@ def _make_few_targets(with_grad):
     (``with_grad``, a constant of the built kernel).
 
     Row i's per-sample loss goes to ``loss[i]`` and what reading its
-    targets found to ``status[i]`` (see ``_labels.read_labels``): a used
+    targets found to ``status[i]`` (see ``kernels/labels.read_labels``): a used
     entry outside [0, C) leaves the row uncomputed. A row with more targets
     gets status ``ROW_HAS_MANY_TARGETS`` and one whose sum is not finite
     ``ROW_NEEDS_EXACT``, both left for ``ranking_many_targets`` and
@@ -150,7 +149,7 @@ def _make_few_targets(with_grad):
             if n_targets > SMALL_TARGETS:
                 status[row] = ROW_HAS_MANY_TARGETS
                 continue
-            sort_eight(classes, n_targets, _LARGEST_INDEX)
+            sort_eight(classes, n_targets, LARGEST_INDEX)
             if _has_no_pairs(classes, n_targets, n_classes):
                 _write_zero_row(loss, grad, grad_scale, row)
                 continue
@@ -158,7 +157,7 @@ def _make_few_targets(with_grad):
             sort_eight(sorted_scores, n_targets, np.inf)
             native_margin = x.dtype.type(margin)
             for k in range(SMALL_TARGETS):
-                thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
+                thresholds[k] = target_threshold(sorted_scores[k], native_margin, x.dtype)
             offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
             scale = grad_scale[row] if grad is not None else 0.0
             row_sum, magnitude = np.nan, 0.0
@@ -235,7 +234,7 @@ def _make_sorted_rows(exact, with_grad):
             targets_finite = _targets_finite(sorted_scores, n_targets)
             native_margin = x.dtype.type(margin)
             for k in range(n_targets):
-                thresholds[k] = _threshold(sorted_scores[k], native_margin, x.dtype)
+                thresholds[k] = target_threshold(sorted_scores[k], native_margin, x.dtype)
             scale = grad_scale[row] if grad is not None else 0.0
             if exact:
                 row_sum = _exact_row_sum(
@@ -280,7 +279,7 @@ ranking_exact = tuple(_make_sorted_rows(True, with_grad) for with_grad in (False
 def _sorted_targets(x, indptr, indices, padded, row, classes, sorted_scores):
     """Read row ``row``'s targets into ``classes`` and sort them; their
     scores, as float64, into ``sorted_scores``, sorted. Returns
-    ``_labels.read_labels``' ``(n_targets, status)``."""
+    ``kernels/labels.read_labels``' ``(n_targets, status)``."""
     n_targets, row_status = read_labels(indptr, indices, padded, row, x.shape[0], classes)
     if row_status < 0:
         sort_prefix(classes, n_targets)
@@ -366,7 +365,7 @@ def _finish_row(
 
 
 @cpu_kernel(inline="always")
-def _threshold(score, native_margin, dtype):
+def target_threshold(score, native_margin, dtype):
     """``score - margin`` rounded once in the scores' dtype, as float64: a
     class violates a target exactly when its score exceeds the target's
     threshold. +inf stays +inf (padding)."""
@@ -387,7 +386,7 @@ def _write_target_gradients(
         repeats = 1
         while k + repeats < n_targets and classes[k + repeats] == label:
             repeats += 1
-        threshold = _threshold(x[label], native_margin, x.dtype)
+        threshold = target_threshold(x[label], native_margin, x.dtype)
         position = lower_bound(thresholds, 0, n_targets, threshold)
         grad[row, label] = -(repeats * violations[position]) * scale
         k += repeats
@@ -561,7 +560,7 @@ def _counted_row_sum(
         value = np.float64(x[classes[k]])
         total -= count * (value + offset)
         magnitude += count * abs(value + offset)
-    weighted, absolute = _violations_from_histogram(violations, sorted_scores, n_targets)
+    weighted, absolute = violations_from_histogram(violations, sorted_scores, n_targets)
     return total - weighted, magnitude + absolute
 
 
@@ -654,7 +653,7 @@ def _bucket_of(value, low, inverse_width, n_buckets):
 
 
 @cpu_kernel(inline="always")
-def _violations_from_histogram(violations, sorted_scores, n_targets):
+def violations_from_histogram(violations, sorted_scores, n_targets):
     """Turn a histogram of counts into violations per sorted position, in
     place; return ``sum_p sorted_score_p * violations_p`` and the same sum of
     absolute values.
@@ -698,7 +697,7 @@ def _exact_row_sum(
     sum; the NaN rule is the caller's.
     """
     margin = np.float64(native_margin)
-    _target_gaps(sorted_scores, n_targets, margin, gaps)
+    target_gaps(sorted_scores, n_targets, margin, gaps)
     n_classes = x.shape[0]
     violations[: n_targets + 1] = 0
     total = 0.0
@@ -710,16 +709,16 @@ def _exact_row_sum(
             count = lower_bound(thresholds, 0, n_targets, value)
             violations[count] += 1
             if count > 0:
-                total += _class_terms(value, count, sorted_scores, margin, gaps)
+                total += class_terms(value, count, sorted_scores, margin, gaps)
             if grad is not None:
                 grad[row, j] = count * scale
         run_start = max(run_start, run_stop + 1)
-    _violations_from_histogram(violations, sorted_scores, n_targets)
+    violations_from_histogram(violations, sorted_scores, n_targets)
     return total
 
 
 @cpu_kernel(inline="always")
-def _target_gaps(sorted_scores, n_targets, margin, gaps):
+def target_gaps(sorted_scores, n_targets, margin, gaps):
     """``gaps[k] = sum_{p<k} (d_{k-1} - d_p)`` for k = 0..T, with
     ``d_p = sorted_scores[p] - margin`` (see :func:`_exact_row_sum`)."""
     gaps[0] = 0.0
@@ -734,7 +733,7 @@ def _target_gaps(sorted_scores, n_targets, margin, gaps):
 
 
 @cpu_kernel(inline="always")
-def _class_terms(value, count, sorted_scores, margin, gaps):
+def class_terms(value, count, sorted_scores, margin, gaps):
     """The terms of a class of score ``value`` that violates the first
     ``count`` (> 0) sorted targets: two parts, neither negative."""
     return count * (value - (sorted_scores[count - 1] - margin)) + gaps[count]
@@ -754,7 +753,7 @@ def _pairwise_row_sum(x, sorted_classes, n_targets, native_margin):
             value = np.float64(x[j])
             for t in range(n_targets):
                 score = x[sorted_classes[t]]
-                if _threshold(score, native_margin, x.dtype) < value:
+                if target_threshold(score, native_margin, x.dtype) < value:
                     total += (np.float64(native_margin) - np.float64(score)) + value
         run_start = max(run_start, run_stop + 1)
     return total

@@ -1,4 +1,4 @@
-"""GPU twin of the CPU ranking kernels (``_ranking.py``): the multi-label ranking margin
+"""GPU twin of the CPU ranking kernels (``kernels/ranking.py``): the multi-label ranking margin
 loss (PyTorch's ``MultiLabelMarginLoss``) and its gradient, fused, one
 thread block per row.
 
@@ -29,7 +29,7 @@ Per row (``_ranking_row``, one device function for both kernels):
    ``_has_undefined_pair`` and ``_pairwise_row_sum``.
 
 Float sums are per-thread partials in a fixed order, then
-``_gpu_common.block_sum``: identical bits run to run. No float atomics.
+``gpu/common.block_sum``: identical bits run to run. No float atomics.
 
 Scratch: rows with at most ``SHARED_TARGETS`` used entries keep their
 targets in shared memory (``_ranking_kernel``). A row with more is marked
@@ -44,16 +44,16 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import _ranking
-from ._gpu_common import (
+from ..kernels import ranking as cpu_ranking
+from .common import (
     MAX_THREADS,
     block_sum,
     lower_bound,
     row_blocks,
     threads_per_row,
 )
-from ._labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
-from ._numba_options import gpu_kernel
+from ..kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
+from ..kernels.options import gpu_kernel
 
 # Most used entries of a row computed in shared memory (a power of two: the
 # bitonic sort pads to one). Shared memory per block: 8 * (5 * SHARED_TARGETS
@@ -72,21 +72,21 @@ _TARGET_NAN = 1
 _PART_POS_INF = 2
 _PART_NEG_INF = 4
 # Pads the sorted target classes (sorts after every index).
-_LARGEST_INDEX = _ranking._LARGEST_INDEX
+_LARGEST_INDEX = cpu_ranking.LARGEST_INDEX
 
 # The CPU's leaf helpers, compiled for the device from the same source.
-_threshold = gpu_kernel(device=True)(_ranking._threshold.py_func)
+_threshold = gpu_kernel(device=True)(cpu_ranking.target_threshold.py_func)
 _violations_from_histogram = gpu_kernel(device=True)(
-    _ranking._violations_from_histogram.py_func
+    cpu_ranking.violations_from_histogram.py_func
 )
-_target_gaps = gpu_kernel(device=True)(_ranking._target_gaps.py_func)
-_class_terms = gpu_kernel(device=True)(_ranking._class_terms.py_func)
+_target_gaps = gpu_kernel(device=True)(cpu_ranking.target_gaps.py_func)
+_class_terms = gpu_kernel(device=True)(cpu_ranking.class_terms.py_func)
 
 
 @gpu_kernel(device=True)
 def _read_row(indices, start, length, padded, n_classes, classes, capacity, flags):
     """Read a row's used entries into ``classes[:capacity]``, in parallel;
-    return ``(n, status)`` as ``_labels.read_labels`` would, with status
+    return ``(n, status)`` as ``kernels/labels.read_labels`` would, with status
     ``_ROW_DEFERRED`` when the row has more than ``capacity`` used entries.
 
     Threads check entries in rounds of ``blockDim``; the rounds stop after
@@ -434,7 +434,7 @@ def launch_ranking(
 ):
     """Launch the fused ranking loss (+ gradient) on ``stream``.
 
-    Same contract and results as the CPU kernels run by ``_dispatch.ranking`` (device arrays;
+    Same contract and results as the CPU kernels run by ``_host.ranking_kernels`` (device arrays;
     ``grad`` and ``grad_scale`` both None or both arrays). ``threads``: per
     block (a power of two <= MAX_THREADS), by default
     ``threads_per_row(C)``. ``shared_targets`` lowers the shared-memory

@@ -7,7 +7,7 @@ routines work in place on part of an array and never allocate (numba's own
 
 import numpy as np
 
-from ._numba_options import cpu_kernel
+from .options import cpu_kernel
 
 # Below this length insertion sort beats heapsort (few, cache-resident items).
 _INSERTION_SORT_MAX = 16
