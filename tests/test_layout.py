@@ -29,7 +29,9 @@ LAYERS = [
     {"fastmargin._checks", "fastmargin._threads", "fastmargin._docs", "fastmargin.gpu"},
     {"fastmargin.gpu.ranking", "fastmargin.gpu.hinge"},
     {"fastmargin.kernels.ranking", "fastmargin.kernels.hinge", "fastmargin.gpu.common"},
-    {"fastmargin.kernels.labels", "fastmargin.kernels.sorting"},
+    {"fastmargin.kernels.ranking_counts"},
+    {"fastmargin.kernels.ranking_terms", "fastmargin.kernels.labels"},
+    {"fastmargin.kernels.sorting"},
     {"fastmargin.kernels.options", "fastmargin.kernels"},
 ]
 LAYER = {module: depth for depth, layer in enumerate(LAYERS) for module in layer}

@@ -30,6 +30,9 @@ own, compiled for the device from the same source.
 import numpy as np
 from numba import cuda
 
+from ..kernels.hinge import hinge_element
+from ..kernels.labels import ROW_OK
+from ..kernels.options import gpu_kernel
 from .common import (
     MAX_BLOCKS,
     MAX_THREADS,
@@ -38,9 +41,6 @@ from .common import (
     row_blocks,
     threads_per_row,
 )
-from ..kernels.hinge import hinge_element
-from ..kernels.labels import ROW_OK
-from ..kernels.options import gpu_kernel
 
 # Most bytes of per-block scratch (label masks and label lists) of a launch.
 SCRATCH_BYTES = 32 << 20

@@ -37,14 +37,14 @@ from . import common
 from .arrays import (
     Library,
     allocator,
+    byte_span,
     contiguous_2d,
+    device_view,
     new_array,
     on_gpu,
     padded_rows,
-    byte_span,
     to_device,
     to_library,
-    device_view,
 )
 from .hinge import launch_hinge
 from .ranking import launch_ranking

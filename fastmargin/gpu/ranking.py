@@ -44,7 +44,10 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..kernels import ranking as cpu_ranking
+from ..kernels import ranking_terms
+from ..kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
+from ..kernels.options import gpu_kernel
+from ..kernels.ranking import LARGEST_INDEX
 from .common import (
     MAX_THREADS,
     block_sum,
@@ -52,8 +55,6 @@ from .common import (
     row_blocks,
     threads_per_row,
 )
-from ..kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
-from ..kernels.options import gpu_kernel
 
 # Most used entries of a row computed in shared memory (a power of two: the
 # bitonic sort pads to one). Shared memory per block: 8 * (5 * SHARED_TARGETS
@@ -72,15 +73,14 @@ _TARGET_NAN = 1
 _PART_POS_INF = 2
 _PART_NEG_INF = 4
 # Pads the sorted target classes (sorts after every index).
-_LARGEST_INDEX = cpu_ranking.LARGEST_INDEX
 
 # The CPU's leaf helpers, compiled for the device from the same source.
-_threshold = gpu_kernel(device=True)(cpu_ranking.target_threshold.py_func)
+_threshold = gpu_kernel(device=True)(ranking_terms.target_threshold.py_func)
 _violations_from_histogram = gpu_kernel(device=True)(
-    cpu_ranking.violations_from_histogram.py_func
+    ranking_terms.violations_from_histogram.py_func
 )
-_target_gaps = gpu_kernel(device=True)(cpu_ranking.target_gaps.py_func)
-_class_terms = gpu_kernel(device=True)(cpu_ranking.class_terms.py_func)
+_target_gaps = gpu_kernel(device=True)(ranking_terms.target_gaps.py_func)
+_class_terms = gpu_kernel(device=True)(ranking_terms.class_terms.py_func)
 
 
 @gpu_kernel(device=True)
@@ -241,7 +241,7 @@ def _ranking_row(
             _fill_row(grad, row, 0.0 * grad_scale[row])
         return
 
-    _block_sort(classes, n, _LARGEST_INDEX)
+    _block_sort(classes, n, LARGEST_INDEX)
     if n >= n_classes:
         n_distinct = 0
         for base in range(0, n, threads):
