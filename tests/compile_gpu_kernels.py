@@ -21,15 +21,15 @@ numba.cuda.dispatcher.get_current_device = lambda: types.SimpleNamespace(
     compute_capability=COMPUTE_CAPABILITY
 )
 
-from fastmargin.gpu import common as _gpu_common, hinge as _gpu_hinge, ranking as _gpu_ranking  # noqa: E402
+from gpu_signatures import SIGNATURES  # noqa: E402
 
 
 def main():
     count = 0
-    for module in (_gpu_common, _gpu_hinge, _gpu_ranking):
-        for kernel, signature in module.kernel_signatures():
+    for module, signatures in SIGNATURES.items():
+        for kernel, signature in signatures():
             cuda.compile_ptx(kernel, signature, cc=COMPUTE_CAPABILITY)
-            print(f"{module.__name__}.{kernel.__name__}{signature[4:]}")
+            print(f"{module}.{kernel.__name__}{signature[4:]}")
             count += 1
     print(f"{count} kernel signatures compiled for sm_{''.join(map(str, COMPUTE_CAPABILITY))}")
 

@@ -153,38 +153,3 @@ def labels_from_indicator(indicator, labels):
 def launch_flat(kernel, size, stream, *args):
     """Launch a grid-stride ``kernel(*args)`` over ``size`` items on ``stream``."""
     kernel[flat_blocks(size), MAX_THREADS, stream](*args)
-
-
-def kernel_signatures():
-    """``(python function, signature)`` of every kernel here, for every
-    argument type the front end launches it with (tests compile each to
-    PTX without a GPU)."""
-    signatures = [
-        (summarise_status, "void(int64[::1], int64[::1])"),
-        (fill_padded_indptr, "void(int64[::1], int64)"),
-        (fill, "void(float64[::1], float64)"),
-        (labels_from_indicator, "void(boolean[:, ::1], int64[:, ::1])"),
-    ]
-    for dtype in ("float32", "float64"):
-        signatures += [
-            (reduce_rows, f"void(float64[::1], float64, {dtype}[::1])"),
-            (copy_cast, f"void(float64[::1], {dtype}[::1])"),
-            (fill, f"void({dtype}[::1], float64)"),
-        ]
-    # Copies into C-contiguous arrays, from any strided source a caller may
-    # hold: scores into float32/float64, weights into their own dtype,
-    # indices into int32/int64 (others become int64), indicators into bool.
-    reals = ("float16", "float32", "float64", "int32", "int64", "uint8", "boolean")
-    integers = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
-    conversions = [(source, score) for source in reals for score in ("float32", "float64")]
-    conversions += [(source, source) for source in reals]
-    conversions += [(source, "int64") for source in integers] + [("int32", "int32")]
-    conversions.append(("boolean", "boolean"))
-    for source, destination in sorted(set(conversions)):
-        signatures += [
-            (copy_rows, f"void({source}[:, :], {destination}[:, ::1])"),
-            (copy_cast, f"void({source}[:], {destination}[::1])"),
-        ]
-    for source in reals:
-        signatures.append((divide_weights, f"void({source}[::1], float64, float64[::1])"))
-    return [(kernel.py_func, signature) for kernel, signature in signatures]

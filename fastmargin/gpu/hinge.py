@@ -163,28 +163,3 @@ def launch_hinge(scores, indptr, indices, padded, width, indicator, margins, squ
         scores, indptr, indices, bool(padded), indicator, margins, bool(squared),
         float(loss_divisor), loss, status, grad, grad_scale, label_sums, labels, masks,
     )
-
-
-def kernel_signatures():
-    """Every (kernel Python function, signature) that ``launch_hinge`` can
-    launch, for compiling them ahead (e.g. ``cuda.compile_ptx``) in a test."""
-    signatures = []
-    for scores in ("float32", "float64"):
-        for index in ("int32", "int64"):
-            for indicator in ("none", "boolean[:, ::1]"):
-                for grad in (False, True):
-                    for label_sums in ("none", "float64[:, ::1]"):
-                        grad_types = (
-                            (f"{scores}[:, ::1]", "float64[::1]") if grad
-                            else ("none", "none")
-                        )
-                        arguments = (
-                            f"{scores}[:, ::1]", "int64[::1]", f"{index}[::1]", "boolean",
-                            indicator, f"{scores}[::1]", "boolean", "float64", "float64[::1]",
-                            "int64[::1]", *grad_types, label_sums, "int64[:, ::1]",
-                            "uint8[:, ::1]",
-                        )
-                        signatures.append(
-                            (hinge_rows_kernel.py_func, f"void({', '.join(arguments)})")
-                        )
-    return signatures

@@ -32,9 +32,9 @@ Float sums are per-thread partials in a fixed order, then
 ``gpu/common.block_sum``: identical bits run to run. No float atomics.
 
 Scratch: rows with at most ``SHARED_TARGETS`` used entries keep their
-targets in shared memory (``_ranking_kernel``). A row with more is marked
+targets in shared memory (``ranking_kernel``). A row with more is marked
 ``_ROW_DEFERRED`` in ``status`` and computed by a second launch,
-``_ranking_long_kernel``, on per-block scratch rows in global memory (at
+``ranking_long_kernel``, on per-block scratch rows in global memory (at
 most ``SCRATCH_BYTES`` in all; its grid is capped to fit). That launch
 happens only when the batch's ``width`` exceeds the shared capacity.
 """
@@ -359,7 +359,7 @@ def _ranking_row(
 
 
 @gpu_kernel()
-def _ranking_kernel(
+def ranking_kernel(
     scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
     capacity,
 ):
@@ -382,11 +382,11 @@ def _ranking_kernel(
 
 
 @gpu_kernel()
-def _ranking_long_kernel(
+def ranking_long_kernel(
     scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
     all_classes, all_sorted_scores, all_thresholds, all_violations, all_gaps,
 ):
-    """The rows ``_ranking_kernel`` deferred, each block on its own rows of
+    """The rows ``ranking_kernel`` deferred, each block on its own rows of
     the global scratch (``all_thresholds.shape[1]`` >= every row's entries)."""
     sums = cuda.shared.array(MAX_THREADS, np.float64)
     flags = cuda.shared.array(_FLAGS, np.int64)
@@ -455,7 +455,7 @@ def launch_ranking(
     blocks = row_blocks(n_rows)
     margin, loss_divisor = float(margin), float(loss_divisor)
     padded = bool(padded)
-    _ranking_kernel[blocks, threads, stream](
+    ranking_kernel[blocks, threads, stream](
         scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
         np.int64(capacity),
     )
@@ -469,30 +469,8 @@ def launch_ranking(
         all_thresholds = allocate((long_blocks, slots), np.float64)
         all_violations = allocate((long_blocks, slots + 1), np.int64)
         all_gaps = allocate((long_blocks, slots + 1), np.float64)
-        _ranking_long_kernel[long_blocks, threads, stream](
+        ranking_long_kernel[long_blocks, threads, stream](
             scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
             grad_scale,
             all_classes, all_sorted, all_thresholds, all_violations, all_gaps,
         )
-
-
-def kernel_signatures():
-    """``(kernel.py_func, signature)`` for every argument-type combination
-    that ``launch_ranking`` launches: scores float32/float64, indices
-    int32/int64, gradient or None; for ``cuda.compile_ptx`` checks."""
-    result = []
-    for dtype in ("float32", "float64"):
-        for index in ("int32", "int64"):
-            for with_grad in (False, True):
-                grad = f"{dtype}[:, ::1], float64[::1]" if with_grad else "none, none"
-                head = (
-                    f"{dtype}[:, ::1], int64[::1], {index}[::1], boolean, float64, float64, "
-                    f"float64[::1], int64[::1], {grad}"
-                )
-                result.append((_ranking_kernel.py_func, f"void({head}, int64)"))
-                result.append((
-                    _ranking_long_kernel.py_func,
-                    f"void({head}, int64[:, ::1], float64[:, ::1], float64[:, ::1], "
-                    "int64[:, ::1], float64[:, ::1])",
-                ))
-    return result

@@ -31,6 +31,7 @@ from hypothesis import strategies as st  # noqa: E402
 from numba import cuda  # noqa: E402
 
 from fastmargin.gpu import hinge as _gpu_hinge  # noqa: E402
+from gpu_signatures import hinge_signatures  # noqa: E402
 from fastmargin.gpu.hinge import launch_hinge  # noqa: E402
 from fastmargin.kernels.hinge import hinge_element, hinge_rows  # noqa: E402
 from fastmargin.kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK  # noqa: E402
@@ -439,12 +440,12 @@ def test_random_batches(n_rows, n_classes, form, squared, outputs, dtype, thread
 
 
 def test_kernel_signatures_cover_the_launches(monkeypatch):
-    """Every launch's argument types are among ``kernel_signatures()`` (the
+    """Every launch's argument types are among ``hinge_signatures()`` (the
     signatures compiled to PTX without a GPU)."""
     from numba import typeof
     from numba.core.sigutils import normalize_signature
 
-    signatures = _gpu_hinge.kernel_signatures()
+    signatures = hinge_signatures()
     assert len(signatures) == 32
     assert len({signature for _, signature in signatures}) == 32
     assert {kernel.__name__ for kernel, _ in signatures} == {"hinge_rows_kernel"}
