@@ -11,7 +11,6 @@ import operator
 import numpy as np
 import scipy.sparse
 
-
 REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -67,11 +66,16 @@ def check_device(device):
         )
 
 
+def library_name(value):
+    """The top-level package of ``value``'s type ("torch", "cupy", ...)."""
+    return type(value).__module__.split(".")[0]
+
+
 def is_gpu_array(value):
     """Whether ``value`` lives in GPU memory (never imports numba.cuda)."""
     if value is None or isinstance(value, np.ndarray) or scipy.sparse.issparse(value):
         return False
-    if type(value).__module__.split(".")[0] == "torch":
+    if library_name(value) == "torch":
         # A tensor that requires grad refuses its array interface.
         return bool(getattr(value, "is_cuda", False))
     if hasattr(value, "__cuda_array_interface__") or getattr(value, "__cuda_ndarray__", False):

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import cuda
 
-from .._checks import host_array, is_gpu_array
+from .._checks import host_array, is_gpu_array, library_name
 from .._targets import LabelRows
 from . import common
 
@@ -30,7 +30,7 @@ class Library(NamedTuple):
 
 def library_of(input):
     """The caller's library and GPU (its stream comes with :func:`on_gpu`)."""
-    module = type(input).__module__.split(".")[0]
+    module = library_name(input)
     if module == "torch" and input.is_cuda:
         return Library("torch", cuda.gpus[input.device.index], None, input.device)
     if module == "cupy":
@@ -81,7 +81,7 @@ def device_view(value, library, name):
 
     if is_cuda_ndarray(value):
         return value
-    if type(value).__module__.split(".")[0] == "torch":
+    if library_name(value) == "torch":
         value = value.detach()  # read only: no autograd history to keep
     if hasattr(value, "__cuda_array_interface__"):
         return cuda.as_cuda_array(value, sync=False)
@@ -139,7 +139,7 @@ def to_library(result, library):
 
 def byte_span(value):
     """``(first, last + 1)`` byte addresses of a GPU array, when it says."""
-    if type(value).__module__.split(".")[0] == "torch":
+    if library_name(value) == "torch":
         value = value.detach()
     interface = getattr(value, "__cuda_array_interface__", None)
     if interface is None:

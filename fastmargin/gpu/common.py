@@ -30,6 +30,24 @@ read_labels = gpu_kernel(device=True)(_cpu_read_labels.py_func)
 lower_bound = gpu_kernel(device=True)(_cpu_lower_bound.py_func)
 
 
+def next_power_of_two(count):
+    """The least power of two >= ``count`` (1 for ``count`` <= 1); plain
+    Python, compiled for the device below."""
+    size = 1
+    while size < count:
+        size *= 2
+    return size
+
+
+device_next_power_of_two = gpu_kernel(device=True)(next_power_of_two)
+
+
+def stream_allocator(stream):
+    """``allocate(shape, dtype)``: numba's own device arrays on ``stream``
+    (the launchers' default when the caller gives no allocator)."""
+    return lambda shape, dtype: cuda.device_array(shape, dtype, stream=stream)
+
+
 def threads_per_row(n_classes):
     """Threads of a row's block: a warp for small rows, up to MAX_THREADS
     for long ones (about 16 classes to a thread), always a power of two."""

@@ -30,7 +30,7 @@ own, compiled for the device from the same source.
 import numpy as np
 from numba import cuda
 
-from ..kernels.hinge import hinge_element
+from ..kernels.hinge import block_rows, hinge_element
 from ..kernels.labels import ROW_OK
 from ..kernels.options import gpu_kernel
 from .common import (
@@ -39,6 +39,7 @@ from .common import (
     block_sum,
     read_labels,
     row_blocks,
+    stream_allocator,
     threads_per_row,
 )
 
@@ -49,6 +50,7 @@ SCRATCH_BYTES = 32 << 20
 # The CPU kernel's per-element arithmetic, compiled for the device from the
 # same source.
 _hinge_element = gpu_kernel(device=True)(hinge_element.py_func)
+_block_rows = gpu_kernel(device=True)(block_rows.py_func)
 
 
 @gpu_kernel()
@@ -75,7 +77,8 @@ def hinge_rows_kernel(
         for c in range(tid, n_classes, step):
             mask[c] = 0
         cuda.syncthreads()
-    for row in range(block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks):
+    first_row, stop_row = _block_rows(block, n_rows, n_blocks)
+    for row in range(first_row, stop_row):
         n_labels = 0
         if indicator is None:
             if tid == 0:
@@ -152,7 +155,7 @@ def launch_hinge(scores, indptr, indices, padded, width, indicator, margins, squ
         threads = threads_per_row(n_classes)
     blocks = _grid(n_rows, n_classes, width, indicator, label_sums)
     if allocate is None:
-        allocate = lambda shape, dtype: cuda.device_array(shape, dtype, stream=stream)  # noqa: E731
+        allocate = stream_allocator(stream)
     if indicator is None:
         labels = allocate((blocks, max(width, 1)), np.int64)
         masks = allocate((blocks, n_classes), np.uint8)

@@ -51,8 +51,11 @@ from ..kernels.ranking import LARGEST_INDEX
 from .common import (
     MAX_THREADS,
     block_sum,
+    device_next_power_of_two,
     lower_bound,
+    next_power_of_two,
     row_blocks,
+    stream_allocator,
     threads_per_row,
 )
 
@@ -144,9 +147,7 @@ def _block_sort(values, count, padding):
     write ``values`` before and read it after."""
     tid = cuda.threadIdx.x
     threads = cuda.blockDim.x
-    size = 1
-    while size < count:
-        size *= 2
+    size = device_next_power_of_two(count)
     for i in range(count + tid, size, threads):
         values[i] = padding
     cuda.syncthreads()
@@ -408,24 +409,15 @@ def ranking_long_kernel(
             )
 
 
-def _power_of_two(count):
-    size = 1
-    while size < count:
-        size *= 2
-    return size
-
-
-def long_row_scratch(n_rows, width, limit=None):
+def long_row_scratch(n_rows, width):
     """``(blocks, sort_slots)`` of the long-row launch: each block holds
     two int64/float64 rows of ``sort_slots`` (a power of two >= width) and
     three of ``width`` (+1); the grid is capped so that all of it stays
-    within ``limit`` bytes (SCRATCH_BYTES by default; one block at least)."""
-    if limit is None:
-        limit = SCRATCH_BYTES
+    within SCRATCH_BYTES (one block at least)."""
     slots = max(int(width), 1)
-    sort_slots = _power_of_two(slots)
+    sort_slots = next_power_of_two(slots)
     per_block = 8 * (2 * sort_slots + 3 * slots + 2)
-    return max(1, min(row_blocks(n_rows), limit // per_block)), sort_slots
+    return max(1, min(row_blocks(n_rows), SCRATCH_BYTES // per_block)), sort_slots
 
 
 def launch_ranking(
@@ -461,7 +453,7 @@ def launch_ranking(
     )
     if width > capacity:
         if allocate is None:
-            allocate = lambda shape, dtype: cuda.device_array(shape, dtype, stream=stream)  # noqa: E731
+            allocate = stream_allocator(stream)
         long_blocks, sort_slots = long_row_scratch(n_rows, width)
         slots = max(int(width), 1)
         all_classes = allocate((long_blocks, sort_slots), np.int64)

@@ -70,7 +70,8 @@ def hinge_rows(
         min(n_classes, TERMS_CHUNK) if margins.shape[0] == 1 else 0, margins[0]
     )
     for block in range(first_block, stop_block):
-        for row in range(block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks):
+        first_row, stop_row = block_rows(block, n_rows, n_blocks)
+        for row in range(first_row, stop_row):
             scale = grad_scale[row] if grad is not None else 0.0
             n_labels = 0
             if from_indicator:
@@ -93,6 +94,13 @@ def hinge_rows(
             ) / loss_divisor
             for k in range(n_labels):
                 mask[labels[k]] = False
+
+
+@cpu_kernel(inline="always")
+def block_rows(block, n_rows, n_blocks):
+    """Rows ``[first, stop)`` of block ``block`` when N rows are split into
+    ``n_blocks`` contiguous blocks (the GPU kernel splits them alike)."""
+    return block * n_rows // n_blocks, (block + 1) * n_rows // n_blocks
 
 
 @cpu_kernel(inline="always", fastmath=ORDERED_FASTMATH)
