@@ -485,3 +485,17 @@ def test_one_huge_row_allocates_little_beside_the_scores():
     assert ratios["multilabel_hinge_loss"] < 0.5, ratios
     assert ratios["multilabel_hinge_loss_and_grad"] < 1.5, ratios
     assert ratios["multilabel_margin_loss"] < 1.5, ratios
+
+
+@pytest.mark.parametrize("setting, writes_cache", [("0", False), ("1", True)])
+def test_fastmargin_cache_setting(tmp_path, setting, writes_cache):
+    """FASTMARGIN_CACHE=0 keeps numba from writing fastmargin's kernels to
+    its disk cache; anything else (the default) caches them."""
+    run_script(
+        """
+        fm.multilabel_hinge_loss(np.ones((2, 3), np.float32), np.array([[0], [1]]))
+        """,
+        NUMBA_CACHE_DIR=str(tmp_path), FASTMARGIN_CACHE=setting,
+    )
+    cached = [path.name for path in tmp_path.rglob("*") if path.suffix in (".nbi", ".nbc")]
+    assert bool(cached) == writes_cache, cached

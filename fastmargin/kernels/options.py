@@ -14,6 +14,8 @@ order is fixed by the compiled code, so results stay identical run to run and
 for any thread count, but may differ in the last bits from a sequential sum.
 """
 
+import os
+
 import numba
 from numba.core import cgutils, types
 from numba.extending import intrinsic
@@ -27,8 +29,11 @@ VECTOR_REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 ORDERED_FASTMATH = FASTMATH - {"contract"}
 
 # Kernels are cached on disk: a fresh interpreter loads them instead of
-# recompiling (measured by ``benchmarks/compile_time.py``).
-CACHE = True
+# recompiling (measured by ``benchmarks/compile_time.py``). FASTMARGIN_CACHE=0
+# in the environment (read at import) turns the cache off, for many
+# processes on shared storage, where each would otherwise write and lock
+# cache files.
+CACHE = os.environ.get("FASTMARGIN_CACHE", "1") != "0"
 
 
 def cpu_kernel(*, fastmath=FASTMATH, inline="never", internal=False):
