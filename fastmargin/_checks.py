@@ -6,6 +6,7 @@ and host values only. Nothing else of fastmargin is imported here.
 
 import math
 import numbers
+from typing import Literal
 import operator
 
 import numpy as np
@@ -28,6 +29,10 @@ _OVERFLOW_THRESHOLD = {
 
 
 DEVICES = ("auto", "cpu", "cuda")
+# The public functions' type hints for these settings.
+TargetFormat = Literal["auto", "indices", "indicator"]
+Reduction = Literal["mean", "sum", "none"]
+Device = Literal["auto", "cpu", "cuda"]
 
 
 # DLPack device types of memory on a CUDA GPU (kDLCUDA, kDLCUDAManaged).

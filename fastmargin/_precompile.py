@@ -13,6 +13,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -103,9 +105,13 @@ _WORKER = (
 
 
 def precompile(
-    losses=LOSSES, dtypes=DEFAULT_DTYPES, targets=DEFAULT_TARGETS, *, processes=None,
-    progress=None,
-):
+    losses: Sequence[str] = LOSSES,
+    dtypes: Sequence[str] = DEFAULT_DTYPES,
+    targets: Sequence[str] = DEFAULT_TARGETS,
+    *,
+    processes: Optional[int] = None,
+    progress: Optional[Callable[..., Any]] = None,
+) -> dict[str, float]:
     """Compile fastmargin's kernels ahead of their first call.
 
     Compiled kernels go to numba's on-disk cache, where every later process

@@ -10,7 +10,7 @@ kernel reads (see ``kernels/labels.py``); the public converters
 computes a loss.
 """
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 import scipy.sparse
@@ -373,7 +373,7 @@ def raise_if_ambiguous(rows, largest_status):
         )
 
 
-def targets_from_lists(lists, n_classes=None):
+def targets_from_lists(lists: Any, n_classes: Optional[int] = None) -> np.ndarray:
     """Turn ragged label lists into -1 padded class indices.
 
     Parameters
@@ -402,7 +402,7 @@ def targets_from_lists(lists, n_classes=None):
 
     See Also
     --------
-    targets_from_indicator : the same from a 0/1 indicator matrix.
+    targets_from_indicator : The same from a 0/1 indicator matrix.
 
     Examples
     --------

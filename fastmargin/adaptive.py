@@ -1,12 +1,16 @@
 """AdaptiveMargins: per-label hinge margins that move with each batch."""
 
+from __future__ import annotations
+
 import math
 import warnings
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _dispatch
-from ._checks import check_positive_int, check_real
+from ._checks import Device, Reduction, TargetFormat, check_positive_int, check_real
 
 
 # Blocks whose per-label partial sums AdaptiveMargins adds up in a fixed
@@ -74,7 +78,14 @@ class AdaptiveMargins:
     array([1.   , 1.375, 1.125])
     """
 
-    def __init__(self, n_labels, *, initial=1.0, rate=0.1, bounds=(0.5, 2.0)):
+    def __init__(
+        self,
+        n_labels: int,
+        *,
+        initial: float = 1.0,
+        rate: float = 0.1,
+        bounds: tuple[float, float] = (0.5, 2.0),
+    ) -> None:
         self.n_labels = check_positive_int(n_labels, "n_labels")
         rate = check_real(rate, "rate")
         if not (math.isfinite(rate) and rate >= 0):
@@ -102,14 +113,22 @@ class AdaptiveMargins:
         )
 
     def loss_and_grad(
-        self, input, target, *, squared=False, reduction="mean", normalize=True, out=None,
-        device="auto", target_format="auto",
-    ):
+        self,
+        input: ArrayLike,
+        target: Any,
+        *,
+        target_format: TargetFormat = "auto",
+        squared: bool = False,
+        reduction: Reduction = "mean",
+        normalize: bool = True,
+        out: Any = None,
+        device: Device = "auto",
+    ) -> tuple[Any, Any]:
         """Hinge loss and gradient with the current margins, then update them.
 
         Parameters
         ----------
-        input, target, squared, reduction, normalize, out, device, target_format
+        input, target, target_format, squared, reduction, normalize, out, device : see below
             As for :func:`multilabel_hinge_loss_and_grad`; ``input`` must
             have ``n_labels`` classes. The margins stay a NumPy array on the
             host: on the GPU they are copied in, and the per-label sums
@@ -143,6 +162,15 @@ class AdaptiveMargins:
         infinity as usual, and the margins stay usable for the next batch
         (a training loop that skips such a batch loses nothing). ``rate=0``
         keeps the margins fixed whatever the batch.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmargin import AdaptiveMargins
+        >>> adaptive = AdaptiveMargins(2, rate=1.0)
+        >>> loss, grad = adaptive.loss_and_grad(np.array([[0.5, 0.0]]), np.array([[0]]))
+        >>> float(loss), adaptive.margins.tolist()  # label 0: 0.5, label 1: 1.0
+        (0.75, [1.5, 2.0])
         """
         shape = tuple(np.shape(input))
         n_classes = shape[-1] if shape else None

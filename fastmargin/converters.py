@@ -1,6 +1,8 @@
 """Converters between the target forms: -1 padded class indices and 0/1
 indicator matrices (dense or scipy.sparse)."""
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse
 
@@ -9,7 +11,7 @@ from ._checks import check_positive_int
 from ._targets import as_target_array, canonical_csr, padded_rows, raise_for_bad_rows
 
 
-def indicator_from_targets(target, n_classes):
+def indicator_from_targets(target: Any, n_classes: int) -> np.ndarray:
     """Turn -1 padded class indices into a bool 0/1 indicator matrix.
 
     Parameters
@@ -35,7 +37,7 @@ def indicator_from_targets(target, n_classes):
 
     See Also
     --------
-    targets_from_indicator : the inverse conversion.
+    targets_from_indicator : The inverse conversion.
 
     Examples
     --------
@@ -65,7 +67,7 @@ def indicator_from_targets(target, n_classes):
     return indicator.reshape(-1) if one_dimensional else indicator
 
 
-def targets_from_indicator(indicator):
+def targets_from_indicator(indicator: Any) -> np.ndarray:
     """Turn a 0/1 indicator matrix into -1 padded class indices.
 
     Parameters
@@ -88,7 +90,7 @@ def targets_from_indicator(indicator):
 
     See Also
     --------
-    indicator_from_targets : the inverse conversion.
+    indicator_from_targets : The inverse conversion.
 
     Examples
     --------

@@ -4,15 +4,32 @@ gradient, and both from one pass. Each validates nothing itself: it names
 its settings and hands them to ``_dispatch``.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from numpy.typing import ArrayLike
+
 from . import _dispatch
+from ._checks import Device, Reduction, TargetFormat
 from ._docs import fill_doc
+
+# Targets (``Any``): integer or bool arrays, ragged label lists, scipy.sparse
+# matrices (see the docstrings). Results (``Any``): NumPy arrays and scalars
+# on the CPU, arrays of the input's library on the GPU.
 
 
 @fill_doc
 def multilabel_margin_loss(
-    input, target, *, margin=1.0, reduction="mean", normalize=True, device="auto",
-    target_format="auto",
-):
+    input: ArrayLike,
+    target: Any,
+    *,
+    target_format: TargetFormat = "auto",
+    margin: float = 1.0,
+    reduction: Reduction = "mean",
+    normalize: bool = True,
+    device: Device = "auto",
+) -> Any:
     """Multi-label ranking margin loss, as PyTorch's ``MultiLabelMarginLoss``.
 
     {ranking_parameters}
@@ -32,7 +49,7 @@ def multilabel_margin_loss(
 
     See Also
     --------
-    multilabel_margin_loss_and_grad : the loss and its gradient in one pass.
+    multilabel_margin_loss_and_grad : The loss and its gradient in one pass.
 
     {ranking_notes}
 
@@ -54,9 +71,17 @@ def multilabel_margin_loss(
 
 @fill_doc
 def multilabel_margin_loss_grad(
-    input, target, *, margin=1.0, reduction="mean", normalize=True, grad_output=None,
-    out=None, device="auto", target_format="auto",
-):
+    input: ArrayLike,
+    target: Any,
+    *,
+    target_format: TargetFormat = "auto",
+    margin: float = 1.0,
+    reduction: Reduction = "mean",
+    normalize: bool = True,
+    grad_output: ArrayLike | None = None,
+    out: Any = None,
+    device: Device = "auto",
+) -> Any:
     """Gradient of the multi-label ranking margin loss with respect to ``input``.
 
     {ranking_parameters}
@@ -95,9 +120,17 @@ def multilabel_margin_loss_grad(
 
 @fill_doc
 def multilabel_margin_loss_and_grad(
-    input, target, *, margin=1.0, reduction="mean", normalize=True, grad_output=None,
-    out=None, device="auto", target_format="auto",
-):
+    input: ArrayLike,
+    target: Any,
+    *,
+    target_format: TargetFormat = "auto",
+    margin: float = 1.0,
+    reduction: Reduction = "mean",
+    normalize: bool = True,
+    grad_output: ArrayLike | None = None,
+    out: Any = None,
+    device: Device = "auto",
+) -> tuple[Any, Any]:
     """Multi-label ranking margin loss and its gradient, from one pass.
 
     {ranking_parameters}
@@ -141,9 +174,16 @@ def multilabel_margin_loss_and_grad(
 
 @fill_doc
 def multilabel_hinge_loss(
-    input, target, *, margin=1.0, squared=False, reduction="mean", normalize=True,
-    device="auto", target_format="auto",
-):
+    input: ArrayLike,
+    target: Any,
+    *,
+    target_format: TargetFormat = "auto",
+    margin: float | ArrayLike = 1.0,
+    squared: bool = False,
+    reduction: Reduction = "mean",
+    normalize: bool = True,
+    device: Device = "auto",
+) -> Any:
     """Per-label (one-vs-rest) hinge loss of multi-label scores.
 
     {hinge_parameters}
@@ -163,8 +203,8 @@ def multilabel_hinge_loss(
 
     See Also
     --------
-    multilabel_hinge_loss_and_grad : the loss and its gradient in one pass.
-    AdaptiveMargins : per-label margins that adapt to the data.
+    multilabel_hinge_loss_and_grad : The loss and its gradient in one pass.
+    AdaptiveMargins : Per-label margins that adapt to the data.
 
     {hinge_notes}
 
@@ -187,9 +227,18 @@ def multilabel_hinge_loss(
 
 @fill_doc
 def multilabel_hinge_loss_grad(
-    input, target, *, margin=1.0, squared=False, reduction="mean", normalize=True,
-    grad_output=None, out=None, device="auto", target_format="auto",
-):
+    input: ArrayLike,
+    target: Any,
+    *,
+    target_format: TargetFormat = "auto",
+    margin: float | ArrayLike = 1.0,
+    squared: bool = False,
+    reduction: Reduction = "mean",
+    normalize: bool = True,
+    grad_output: ArrayLike | None = None,
+    out: Any = None,
+    device: Device = "auto",
+) -> Any:
     """Gradient of the per-label hinge loss with respect to ``input``.
 
     {hinge_parameters}
@@ -226,9 +275,18 @@ def multilabel_hinge_loss_grad(
 
 @fill_doc
 def multilabel_hinge_loss_and_grad(
-    input, target, *, margin=1.0, squared=False, reduction="mean", normalize=True,
-    grad_output=None, out=None, device="auto", target_format="auto",
-):
+    input: ArrayLike,
+    target: Any,
+    *,
+    target_format: TargetFormat = "auto",
+    margin: float | ArrayLike = 1.0,
+    squared: bool = False,
+    reduction: Reduction = "mean",
+    normalize: bool = True,
+    grad_output: ArrayLike | None = None,
+    out: Any = None,
+    device: Device = "auto",
+) -> tuple[Any, Any]:
     """Per-label hinge loss and its gradient, from one pass.
 
     {hinge_parameters}
