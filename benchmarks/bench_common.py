@@ -18,9 +18,12 @@ import numpy as np
 import fastmargin
 
 try:
-    from fastmargin import _bench
-except ImportError:  # commits before the benchmark helpers
-    _bench = None
+    from fastmargin.cli import timing as _timing
+except ImportError:  # commits before fastmargin.cli
+    try:
+        from fastmargin import _bench as _timing
+    except ImportError:  # commits before the benchmark helpers
+        _timing = None
 
 # Batch shapes, "N x C x targets per row".
 SMALL = "256x100x3"
@@ -45,11 +48,11 @@ def parse_shape(shape):
 
 
 def _make_batch(n_rows, n_classes, n_targets, dtype, layout):
-    if _bench is not None:
-        return _bench.make_batch(
+    if _timing is not None:
+        return _timing.make_batch(
             n_rows, n_classes, n_targets, dtype=dtype, layout=layout
         )
-    # The same draw as fastmargin._bench.make_batch, for commits without it.
+    # The same draw as fastmargin.cli.timing.make_batch, for commits without it.
     rng = np.random.default_rng(0)
     scores = rng.standard_normal((n_rows, n_classes)).astype(dtype)
     labels = np.argsort(rng.random((n_rows, n_classes)), axis=1)[:, :n_targets]
@@ -118,11 +121,12 @@ def check_target_form(form):
 
 
 def bench_helper(name):
-    """``fastmargin._bench.<name>``, or NotImplementedError."""
-    found = getattr(_bench, name, None)
+    """``fastmargin.cli.timing.<name>`` (``fastmargin._bench.<name>`` at
+    older commits), or NotImplementedError."""
+    found = getattr(_timing, name, None)
     if found is None:
         raise NotImplementedError(
-            f"fastmargin._bench.{name} does not exist at this commit"
+            f"fastmargin.cli.timing.{name} does not exist at this commit"
         )
     return found
 

@@ -3,7 +3,7 @@
 ``AdaptiveMargins.loss_and_grad``.
 
 Reduction "mean", margin 1, not squared, T distinct labels per row drawn by
-``fastmargin._bench.make_batch``. Unless a benchmark says otherwise, targets
+``fastmargin.cli.timing.make_batch``. Unless a benchmark says otherwise, targets
 are compact (N, T) int64 class indices, as in ``benchmarks/hinge_table.py``.
 Shapes are "N x C x targets per row".
 """

@@ -2,7 +2,7 @@
 ``multilabel_margin_loss``, ``_grad`` and ``_and_grad``.
 
 Reduction "mean", margin 1, T distinct labels per row drawn by
-``fastmargin._bench.make_batch``. Unless a benchmark says otherwise, targets
+``fastmargin.cli.timing.make_batch``. Unless a benchmark says otherwise, targets
 come in PyTorch's layout: (N, C) int64, -1 padded. Shapes are
 "N x C x targets per row".
 """

@@ -121,7 +121,7 @@ class HingeSpeedupOverTorch(_Speedup):
 
 class HingeSpeedupOverNumpy(HingeSpeedupOverTorch):
     """The vectorised NumPy expression of the hinge's mean and gradient
-    (``fastmargin._bench.numpy_hinge_call``, dense sign matrix built once,
+    (``fastmargin.cli.timing.numpy_hinge_call``, dense sign matrix built once,
     untimed) over fastmargin's fused hinge call with compact int64 targets."""
 
     def reference(self, scores, targets):

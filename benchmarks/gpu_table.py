@@ -32,7 +32,7 @@ import sys
 
 import numpy as np
 
-from fastmargin._bench import (
+from fastmargin.cli.timing import (
     fastmargin_hinge_call,
     fastmargin_ranking_call,
     floor_bytes,

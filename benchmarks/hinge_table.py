@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse
 
 from fastmargin import AdaptiveMargins, indicator_from_targets, multilabel_hinge_loss_and_grad
-from fastmargin._bench import (
+from fastmargin.cli.timing import (
     busy_processes,
     load_note,
     ROUND_CALLS,

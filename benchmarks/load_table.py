@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from fastmargin._bench import (
+from fastmargin.cli.timing import (
     busy_processes,
     fastmargin_hinge_call,
     fastmargin_ranking_call,

@@ -10,7 +10,7 @@ per class (float32 scores, compact targets, all threads, warm).
 
 import argparse
 
-from fastmargin._bench import best_and_median, fastmargin_ranking_call, make_batch
+from fastmargin.cli.timing import best_and_median, fastmargin_ranking_call, make_batch
 
 TARGET_COUNTS = (1, 4, 8, 9, 12, 16, 17, 20, 24, 25, 32, 33, 48, 64, 96, 128, 129, 192, 512)
 

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from fastmargin._bench import (
+from fastmargin.cli.timing import (
     busy_processes,
     load_note,
     copy_bandwidth,

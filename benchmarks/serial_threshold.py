@@ -17,7 +17,8 @@ import argparse
 import numba
 import numpy as np
 
-from fastmargin._bench import (
+from fastmargin._host import HINGE_CHUNK_SCORES, RANKING_CHUNK_SCORES
+from fastmargin.cli.timing import (
     alternating_times,
     busy_processes,
     fastmargin_hinge_call,
@@ -26,7 +27,6 @@ from fastmargin._bench import (
     machine_line,
     make_batch,
 )
-from fastmargin._host import HINGE_CHUNK_SCORES, RANKING_CHUNK_SCORES
 
 ROWS = (8, 16, 32, 64, 128, 256, 512, 1024)
 

@@ -1,10 +1,10 @@
 """``python -m fastmargin`` and the ``fastmargin`` console script: ``info``
 (versions, threads, GPU, numba cache) and ``bench`` (timings against PyTorch
-and NumPy); see ``python -m fastmargin --help`` and :mod:`fastmargin._cli`."""
+and NumPy); see ``python -m fastmargin --help`` and :mod:`fastmargin.cli`."""
 
 import sys
 
-from ._cli import main
+from .cli import main
 
 __all__ = ["main"]
 

@@ -18,6 +18,8 @@ import site
 import subprocess
 import sys
 
+import pytest
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 # asv marks a failed benchmark (or parameter combination) with "failed",
@@ -37,6 +39,7 @@ def _asv(arguments, config, environment):
     )
 
 
+@pytest.mark.slow
 def test_asv_quick_run_executes_every_benchmark_without_failure(tmp_path):
     import json5  # asv's own dependency, to read the comments in asv.conf.json
 

@@ -57,6 +57,7 @@ def run(command, **env):
     return completed.returncode, completed.stdout + completed.stderr
 
 
+@pytest.mark.slow
 def test_simulator_suite_passes():
     code, output = run(
         [sys.executable, "-m", "pytest", "tests/simulator", "-q", "-p", "no:cacheprovider"],
@@ -66,6 +67,7 @@ def test_simulator_suite_passes():
     assert " passed" in output and "skipped" not in output, output[-2000:]
 
 
+@pytest.mark.slow
 def test_every_gpu_kernel_compiles_for_sm90():
     code, output = run([sys.executable, "tests/compile_gpu_kernels.py"])
     assert code == 0, output[-6000:]

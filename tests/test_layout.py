@@ -17,9 +17,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fastmargin"
 # a call, target forms, checks and runtime helpers, kernels, kernel options.
 LAYERS = [
     {"fastmargin.__main__"},
-    {"fastmargin._cli"},
+    {"fastmargin.cli"},
+    {"fastmargin.cli.parser"},
+    {"fastmargin.cli.bench", "fastmargin.cli.precompile"},
+    {"fastmargin.cli.info"},
+    {"fastmargin.cli.report"},
     {"fastmargin"},
-    {"fastmargin._bench", "fastmargin._precompile"},
+    {"fastmargin.cli.timing", "fastmargin._precompile"},
     {"fastmargin.losses", "fastmargin.adaptive", "fastmargin.converters"},
     {"fastmargin._dispatch"},
     {"fastmargin._host", "fastmargin.gpu.host"},

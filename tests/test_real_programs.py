@@ -79,6 +79,7 @@ def assert_children_match_parent(lines):
     assert children == [parent] * 4
 
 
+@pytest.mark.slow
 def test_pool_map_after_calls_in_the_parent():
     lines = run_script(
         """
@@ -94,6 +95,7 @@ def test_pool_map_after_calls_in_the_parent():
     assert_children_match_parent(lines)
 
 
+@pytest.mark.slow
 def test_process_after_calls_in_the_parent():
     lines = run_script(
         """
@@ -118,6 +120,7 @@ def test_process_after_calls_in_the_parent():
     assert_children_match_parent(lines)
 
 
+@pytest.mark.slow
 def test_process_pool_executor_after_calls_in_the_parent():
     lines = run_script(
         """
@@ -132,6 +135,7 @@ def test_process_pool_executor_after_calls_in_the_parent():
     assert_children_match_parent(lines)
 
 
+@pytest.mark.slow
 def test_torch_dataloader_workers_call_fastmargin():
     pytest.importorskip("torch")
     lines = run_script(
@@ -156,6 +160,7 @@ def test_torch_dataloader_workers_call_fastmargin():
     assert_children_match_parent(lines)
 
 
+@pytest.mark.slow
 def test_fork_while_another_thread_computes():
     """A fork while a pool thread is busy: the child starts a new pool."""
     lines = run_script(
@@ -218,6 +223,7 @@ def test_sixteen_python_threads_at_once_give_the_serial_results():
                 assert np.array_equal(a, b, equal_nan=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", ["workqueue", "omp"])
 def test_the_users_threading_layer_is_kept_and_safe(layer):
     """fastmargin never picks numba's layer: the user's stays, their own
@@ -255,6 +261,7 @@ def test_the_users_threading_layer_is_kept_and_safe(layer):
     assert_children_match_parent(lines[:-2])
 
 
+@pytest.mark.slow
 def test_numba_set_num_threads_sets_fastmargins_threads():
     lines = run_script(
         """
@@ -273,6 +280,7 @@ def test_numba_set_num_threads_sets_fastmargins_threads():
     assert lines == ["[]", "['fastmargin-0']", "True"]
 
 
+@pytest.mark.slow
 def test_small_calls_run_in_the_calling_thread():
     lines = run_script(
         """
@@ -354,6 +362,7 @@ KERNEL_ALLOCATIONS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_ranking_kernels_allocate_nothing(tmp_path):
     """The ranking kernels work on borrowed views (no reference counting),
     which is safe only for arrays that the caller keeps alive: a kernel that
@@ -403,6 +412,7 @@ COMPILED_VARIANTS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_every_target_form_runs_the_same_compiled_kernels():
     """Each variant of a kernel costs a second or two of compiling on its
     first call: the target forms (int64, int32 and other integer indices,
@@ -447,6 +457,7 @@ def test_an_interrupt_returns_only_after_the_running_chunks_and_skips_the_rest()
     assert len(finished) == done  # nothing started afterwards
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux's clear_refs"
 )
@@ -487,6 +498,7 @@ def test_one_huge_row_allocates_little_beside_the_scores():
     assert ratios["multilabel_margin_loss"] < 1.5, ratios
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting, writes_cache", [("0", False), ("1", True)])
 def test_fastmargin_cache_setting(tmp_path, setting, writes_cache):
     """FASTMARGIN_CACHE=0 keeps numba from writing fastmargin's kernels to

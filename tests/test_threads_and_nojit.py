@@ -136,6 +136,7 @@ def test_identical_across_repeated_calls(dtype):
     assert_identical(first, all_results(scores, target))
 
 
+@pytest.mark.slow
 def test_reference_and_edge_tests_pass_without_jit():
     env = dict(os.environ)
     env["NUMBA_DISABLE_JIT"] = "1"
@@ -206,6 +207,7 @@ COLD_AND_WARM_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_identical_with_a_cold_and_a_warm_numba_cache(tmp_path):
     env = dict(os.environ)
     env["NUMBA_CACHE_DIR"] = str(tmp_path / "numba-cache")  # empty: compiles

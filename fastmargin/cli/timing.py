@@ -1,7 +1,9 @@
-"""Benchmark helpers shared by the CLI and the scripts in ``benchmarks/``.
+"""Timing helpers shared by the ``bench`` command and the scripts in
+``benchmarks/``.
 
-Data generation, warm timing, the memory floor, and PyTorch's reference
-call live here once, so every report measures the same thing the same way.
+Data generation, warm timing, the memory floor, the contenders' calls
+(fastmargin, PyTorch, NumPy) and busy neighbour processes live here once,
+so every report measures the same thing the same way.
 """
 
 import contextlib
@@ -15,9 +17,9 @@ import numba
 import numpy as np
 import scipy.sparse
 
-from .losses import multilabel_hinge_loss_and_grad, multilabel_margin_loss_and_grad
-from .converters import indicator_from_targets
-from ._threads import thread_count
+from .._threads import thread_count
+from ..converters import indicator_from_targets
+from ..losses import multilabel_hinge_loss_and_grad, multilabel_margin_loss_and_grad
 
 
 def make_batch(n_rows, n_classes, n_targets, *, dtype=np.float32, layout="torch", seed=0):
@@ -60,10 +62,13 @@ def make_batch(n_rows, n_classes, n_targets, *, dtype=np.float32, layout="torch"
 
 
 def best_and_median(function, *, repeat=7, warmup=1):
-    """Call ``function`` ``warmup`` times untimed, then time ``repeat`` calls.
+    """Call ``function`` ``warmup`` times untimed (which keeps JIT
+    compilation out of the figures), then time ``repeat`` calls.
 
-    Returns ``(best, median)`` in seconds. The warm-up keeps JIT compilation
-    out of the figures.
+    Returns
+    -------
+    best, median : float
+        Seconds per call.
     """
     for _ in range(warmup):
         function()
@@ -76,8 +81,14 @@ def best_and_median(function, *, repeat=7, warmup=1):
 
 
 def copy_bandwidth(n_bytes=256 * 2**20, repeat=5):
-    """Measured memory bandwidth of ``np.copyto`` in bytes per second,
-    counting the bytes read and the bytes written."""
+    """Measured memory bandwidth of ``np.copyto`` of ``n_bytes``, best of
+    ``repeat`` copies.
+
+    Returns
+    -------
+    float
+        Bytes per second, counting the bytes read and the bytes written.
+    """
     source = np.ones(n_bytes // 8)
     destination = np.empty_like(source)
     best, _ = best_and_median(lambda: np.copyto(destination, source), repeat=repeat)
@@ -98,8 +109,8 @@ def cpu_name():
 
 
 def machine_line(bandwidth=None):
-    """One line saying where a benchmark ran: CPU, threads, copy bandwidth
-    (when measured)."""
+    """One line, newline included, saying where a benchmark ran: CPU,
+    threads and the copy ``bandwidth`` in bytes per second (when given)."""
     line = (
         f"Machine: {cpu_name()}, {os.cpu_count()} CPUs, numba {numba.__version__}, "
         f"fastmargin with {thread_count()} threads"
@@ -111,21 +122,27 @@ def machine_line(bandwidth=None):
 
 def ranking_floor_bytes(scores, targets):
     """Bytes the fused ranking loss + gradient must move: the scores read,
-    the gradient written and the used target entries (plus each row's -1)."""
+    the gradient written and the used entries of the -1 padded ``targets``
+    (plus each row's -1)."""
     used = int(np.minimum((targets >= 0).sum(axis=1) + 1, targets.shape[1]).sum())
     return 2 * scores.nbytes + used * targets.itemsize
 
 
 def fastmargin_ranking_call(scores, targets, out=None):
-    """The timed fastmargin call: fused loss and gradient, mean reduction;
-    the gradient goes to ``out`` when given."""
+    """The timed fastmargin call (a callable): fused ranking loss and
+    gradient, mean reduction; the gradient goes to ``out`` when given."""
     return lambda: multilabel_margin_loss_and_grad(scores, targets, out=out)
 
 
 def torch_ranking_call(scores, targets, device="cpu"):
     """PyTorch's forward + backward of ``multilabel_margin_loss`` on
-    ``device``, returning ``(loss, grad)``, or None when PyTorch is not
-    installed. Targets must be in PyTorch's layout."""
+    ``device``, targets in PyTorch's -1 padded layout.
+
+    Returns
+    -------
+    callable or None
+        Returns ``(loss, grad)``; None when PyTorch is not installed.
+    """
     try:
         import torch
     except ImportError:
@@ -156,13 +173,14 @@ def hinge_signs(scores, targets):
 
 
 def fastmargin_hinge_call(scores, targets, out=None):
-    """The timed fastmargin call: fused hinge loss and gradient, mean
-    reduction; the gradient goes to ``out`` when given."""
+    """The timed fastmargin call (a callable): fused hinge loss and
+    gradient, mean reduction; the gradient goes to ``out`` when given."""
     return lambda: multilabel_hinge_loss_and_grad(scores, targets, out=out)
 
 
 def numpy_hinge_call(scores, signs, margin=1.0):
-    """The vectorised NumPy expression of the hinge's mean and gradient."""
+    """The vectorised NumPy expression of the hinge's mean and gradient (a
+    callable returning ``(loss, grad)``), ``signs`` from :func:`hinge_signs`."""
 
     def call():
         z = margin - signs * scores
@@ -175,8 +193,13 @@ def numpy_hinge_call(scores, signs, margin=1.0):
 
 def torch_hinge_call(scores, signs, margin=1.0, device="cpu"):
     """PyTorch autograd on ``clamp(margin - s * x, min=0).mean()`` on
-    ``device``, returning ``(loss, grad)``, or None when PyTorch is not
-    installed."""
+    ``device``, ``signs`` from :func:`hinge_signs`.
+
+    Returns
+    -------
+    callable or None
+        Returns ``(loss, grad)``; None when PyTorch is not installed.
+    """
     try:
         import torch
     except ImportError:
@@ -255,9 +278,9 @@ ROUND_CALLS = 5
 
 
 def alternating_times(calls, repeat, warmup):
-    """Time each of ``calls`` (a dict of callables) ``repeat`` times, in
+    """Time each of ``calls`` (callables by name) ``repeat`` times, in
     rounds in which they take turns, so that a noisy neighbour hits all
-    alike; return the seconds per call, by name.
+    alike.
 
     Every call is first made ``warmup`` times (JIT compilation, first
     touches). In a round each makes ``SETTLE_CALLS`` untimed calls, then up
@@ -265,6 +288,11 @@ def alternating_times(calls, repeat, warmup):
     parallel work after an idle spell or another library's work runs slow,
     up to 2x for a call or two, which a training loop calling one kernel
     again and again does not see.
+
+    Returns
+    -------
+    dict
+        The seconds of each timed call, by name.
     """
     for call in calls.values():
         for _ in range(warmup):
@@ -313,7 +341,11 @@ def busy_processes(count):
 
 
 def load_note(count):
-    """The line a report prints about its load."""
+    """The line a report prints about its load of ``count`` busy
+    processes."""
     if not count:
         return "Load: none (idle machine)."
-    return f"Load: {count} busy process(es) (a CPU-bound Python loop each) ran beside the timings."
+    return (
+        f"Load: {count} busy process(es) (a CPU-bound Python loop each) ran beside "
+        "the timings."
+    )
