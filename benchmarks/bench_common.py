@@ -49,9 +49,7 @@ def parse_shape(shape):
 
 def _make_batch(n_rows, n_classes, n_targets, dtype, layout):
     if _timing is not None:
-        return _timing.make_batch(
-            n_rows, n_classes, n_targets, dtype=dtype, layout=layout
-        )
+        return _timing.make_batch(n_rows, n_classes, n_targets, dtype=dtype, layout=layout)
     # The same draw as fastmargin.cli.timing.make_batch, for commits without it.
     rng = np.random.default_rng(0)
     scores = rng.standard_normal((n_rows, n_classes)).astype(dtype)

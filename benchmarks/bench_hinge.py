@@ -31,9 +31,7 @@ class HingeLossAndGrad(_Call):
     param_names = ("shape", "dtype")
 
     def setup(self, shape, dtype):
-        self.call = self._prepare(
-            "multilabel_hinge_loss_and_grad", shape, dtype, "compact"
-        )
+        self.call = self._prepare("multilabel_hinge_loss_and_grad", shape, dtype, "compact")
 
     def time_loss_and_grad(self, shape, dtype):
         self.call()
@@ -74,9 +72,7 @@ class HingeTargetForms(_Call):
     param_names = ("targets", "shape")
 
     def setup(self, form, shape):
-        self.call = self._prepare(
-            "multilabel_hinge_loss_and_grad", shape, "float32", form
-        )
+        self.call = self._prepare("multilabel_hinge_loss_and_grad", shape, "float32", form)
 
     def time_loss_and_grad(self, form, shape):
         self.call()

@@ -67,9 +67,7 @@ class RankingTargetForms(_Call):
     param_names = ("targets", "shape")
 
     def setup(self, form, shape):
-        self.call = self._prepare(
-            "multilabel_margin_loss_and_grad", shape, "float32", form
-        )
+        self.call = self._prepare("multilabel_margin_loss_and_grad", shape, "float32", form)
 
     def time_loss_and_grad(self, form, shape):
         self.call()

@@ -68,7 +68,8 @@ _COMMON_ROWS = textwrap.dedent(
     import time
     from fastmargin import _precompile
     start = time.perf_counter()
-    for variant in _precompile.variants(dtypes=_precompile.DTYPES, targets=_precompile.TARGETS):
+    every = _precompile.variants(dtypes=_precompile.DTYPES, targets=_precompile.TARGETS)
+    for variant in every:
         _precompile.run_variant(*variant, every_path=False)
     print(time.perf_counter() - start)
     """
@@ -82,7 +83,10 @@ def seconds(code, cache_dir, with_workers=False):
     environment = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     environment.pop("NUMBA_DISABLE_JIT", None)
     result = subprocess.run(
-        [sys.executable, "-c", code], env=environment, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        env=environment,
+        capture_output=True,
+        text=True,
         check=True,
     )
     words = result.stdout.split()

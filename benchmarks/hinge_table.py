@@ -34,17 +34,17 @@ import scipy.sparse
 
 from fastmargin import AdaptiveMargins, indicator_from_targets, multilabel_hinge_loss_and_grad
 from fastmargin.cli.timing import (
-    busy_processes,
-    load_note,
     ROUND_CALLS,
+    alternating_times,
+    busy_processes,
     copy_bandwidth,
-    machine_line,
     fastmargin_hinge_call,
     hinge_floor_bytes,
     hinge_signs,
+    load_note,
+    machine_line,
     make_batch,
     numpy_hinge_call,
-    alternating_times,
     torch_hinge_call,
 )
 
@@ -78,7 +78,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
-        "--load", type=int, default=0, metavar="K",
+        "--load",
+        type=int,
+        default=0,
+        metavar="K",
         help="run K busy processes beside the timings (default 0)",
     )
     args = parser.parse_args()

@@ -31,10 +31,10 @@ import numpy as np
 
 from fastmargin.cli.timing import (
     busy_processes,
-    load_note,
     copy_bandwidth,
-    machine_line,
     fastmargin_ranking_call,
+    load_note,
+    machine_line,
     make_batch,
     ranking_floor_bytes,
     torch_ranking_call,
@@ -72,16 +72,22 @@ def measure(n_rows, n_classes, n_targets, rounds, bandwidth):
         out_times.extend(_timed(fast_out) for _ in range(5))
         torch_times.append(_timed(torch_call))
     floor = ranking_floor_bytes(scores, targets) / bandwidth
-    return float(np.median(fast_times)), float(np.median(out_times)), float(
-        np.median(torch_times)
-    ), floor
+    return (
+        float(np.median(fast_times)),
+        float(np.median(out_times)),
+        float(np.median(torch_times)),
+        floor,
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
-        "--load", type=int, default=0, metavar="K",
+        "--load",
+        type=int,
+        default=0,
+        metavar="K",
         help="run K busy processes beside the timings (default 0)",
     )
     args = parser.parse_args()

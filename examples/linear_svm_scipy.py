@@ -37,7 +37,11 @@ def generate(n_samples, n_features, n_labels, density, seed=0):
     explains up to some noise; every label has samples with and without it."""
     rng = np.random.default_rng(seed)
     features = scipy.sparse.random(
-        n_samples, n_features, density=density, format="csr", random_state=rng,
+        n_samples,
+        n_features,
+        density=density,
+        format="csr",
+        random_state=rng,
         data_rvs=rng.standard_normal,
     )
     true_weights = rng.standard_normal((n_features, n_labels))
@@ -62,7 +66,11 @@ def train(features, labels, cost, tolerance=1e-10):
     """Minimise the objective with L-BFGS-B from zero weights."""
     start = np.zeros(features.shape[1] * labels.shape[1])
     result = scipy.optimize.minimize(
-        objective, start, args=(features, labels, cost), jac=True, method="L-BFGS-B",
+        objective,
+        start,
+        args=(features, labels, cost),
+        jac=True,
+        method="L-BFGS-B",
         options={"maxiter": 5000, "gtol": tolerance, "ftol": 1e-15},
     )
     return result.x.reshape(features.shape[1], labels.shape[1]), result
@@ -75,7 +83,11 @@ def liblinear_weights(features, labels, cost):
     columns = []
     for label in range(labels.shape[1]):
         svm = LinearSVC(
-            loss="squared_hinge", C=cost, fit_intercept=False, tol=1e-12, max_iter=100_000,
+            loss="squared_hinge",
+            C=cost,
+            fit_intercept=False,
+            tol=1e-12,
+            max_iter=100_000,
         )
         svm.fit(features, labels[:, label])
         columns.append(svm.coef_.ravel())
@@ -97,7 +109,9 @@ def main(argv=None):
     theirs = objective(reference.ravel(), features, labels, args.cost)[0]
     difference = np.abs(weights - reference).max() / np.abs(reference).max()
     print(f"L-BFGS-B: {result.nit} iterations, objective {ours:.10g}")
-    print(f"LIBLINEAR objective {theirs:.10g}; weights differ by {difference:.1e} of the largest")
+    print(
+        f"LIBLINEAR objective {theirs:.10g}; weights differ by {difference:.1e} of the largest"
+    )
     return ours, theirs, difference
 
 

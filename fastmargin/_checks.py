@@ -6,8 +6,8 @@ and host values only. Nothing else of fastmargin is imported here.
 
 import math
 import numbers
-from typing import Literal
 import operator
+from typing import Literal
 
 import numpy as np
 import scipy.sparse
@@ -183,8 +183,7 @@ def label_margins(margin, n_classes, dtype):
 def check_reduction(reduction):
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(
-            f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}, "
-            f"got {reduction!r}"
+            f"reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}"
         )
 
 
@@ -243,7 +242,10 @@ def check_out(out, scores, one_dimensional, inputs):
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
     check_out_layout(
-        out.shape, out.dtype, out.flags.c_contiguous and out.flags.writeable, scores,
+        out.shape,
+        out.dtype,
+        out.flags.c_contiguous and out.flags.writeable,
+        scores,
         one_dimensional,
     )
     for name, values in inputs.items():

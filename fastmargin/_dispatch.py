@@ -57,7 +57,16 @@ def _plainly_on_host(device, input, values):
 
 
 def ranking(
-    input, target, *, device, margin, reduction, normalize, grad_output, with_grad, out,
+    input,
+    target,
+    *,
+    device,
+    margin,
+    reduction,
+    normalize,
+    grad_output,
+    with_grad,
+    out,
     target_format,
 ):
     """Run the ranking loss where ``device`` says: ``(loss, grad or None)``;
@@ -68,14 +77,32 @@ def ranking(
         if runs_on_gpu(device, input, others):
             from .gpu import host
     return host.ranking(
-        input, target, margin=margin, reduction=reduction, normalize=normalize,
-        grad_output=grad_output, with_grad=with_grad, out=out, target_format=target_format,
+        input,
+        target,
+        margin=margin,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=grad_output,
+        with_grad=with_grad,
+        out=out,
+        target_format=target_format,
     )
 
 
 def hinge(
-    input, target, *, device, margin, squared, reduction, normalize, grad_output, with_grad,
-    out, target_format, label_sums=None,
+    input,
+    target,
+    *,
+    device,
+    margin,
+    squared,
+    reduction,
+    normalize,
+    grad_output,
+    with_grad,
+    out,
+    target_format,
+    label_sums=None,
 ):
     """Run the per-label hinge where ``device`` says: ``(loss, grad or
     None)``; the other arguments as ``_host.hinge`` takes them."""
@@ -85,7 +112,15 @@ def hinge(
         if runs_on_gpu(device, input, others):
             from .gpu import host
     return host.hinge(
-        input, target, margin=margin, squared=squared, reduction=reduction,
-        normalize=normalize, grad_output=grad_output, with_grad=with_grad, out=out,
-        target_format=target_format, label_sums=label_sums,
+        input,
+        target,
+        margin=margin,
+        squared=squared,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=grad_output,
+        with_grad=with_grad,
+        out=out,
+        target_format=target_format,
+        label_sums=label_sums,
     )

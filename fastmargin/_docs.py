@@ -3,7 +3,6 @@ that fills them into each docstring, written at its ``def``: a line
 ``{name}`` stands for the section ``name``.
 """
 
-
 RANKING_PARAMETERS = """
     Parameters
     ----------

@@ -15,7 +15,7 @@ the first pass left, and rows whose scores are infinite or NaN, which
 either counting pass hands to the exact path.
 """
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,7 +41,6 @@ from .kernels.ranking import (
     ranking_many_targets,
     sorted_rows_scratch,
 )
-
 
 # The least work, in scores (rows x classes), of a chunk: a chunk wakes a
 # pool thread and makes one kernel call (tens of microseconds in all), so a
@@ -81,13 +80,21 @@ class Batch(NamedTuple):
     loss_divisor: float
     loss: np.ndarray
     status: np.ndarray
-    grad: Optional[np.ndarray]  # (N, C), what the kernel writes
-    grad_scale: Optional[np.ndarray]
-    grad_result: Optional[np.ndarray]  # the same memory, as returned
+    grad: np.ndarray | None  # (N, C), what the kernel writes
+    grad_scale: np.ndarray | None
+    grad_result: np.ndarray | None  # the same memory, as returned
 
 
 def prepare(
-    input, target, *, reduction, normalize, grad_output, with_grad, out, keep_indicator,
+    input,
+    target,
+    *,
+    reduction,
+    normalize,
+    grad_output,
+    with_grad,
+    out,
+    keep_indicator,
     target_format,
 ):
     """Validate what both losses share and allocate the outputs (the
@@ -95,7 +102,11 @@ def prepare(
     scores, one_dimensional = as_scores(input)
     n_rows, n_classes = scores.shape
     rows = as_label_rows(
-        target, n_rows, n_classes, one_dimensional, keep_indicator=keep_indicator,
+        target,
+        n_rows,
+        n_classes,
+        one_dimensional,
+        keep_indicator=keep_indicator,
         target_format=target_format,
     )
     check_reduction(reduction)
@@ -117,8 +128,15 @@ def prepare(
             grad = check_out(out, scores, one_dimensional, inputs)
             grad_result = out
     return Batch(
-        scores, one_dimensional, rows, loss_divisor, np.empty(n_rows),
-        np.empty(n_rows, np.int64), grad, grad_scale, grad_result,
+        scores,
+        one_dimensional,
+        rows,
+        loss_divisor,
+        np.empty(n_rows),
+        np.empty(n_rows, np.int64),
+        grad,
+        grad_scale,
+        grad_result,
     )
 
 
@@ -154,8 +172,18 @@ def ranking_kernels(scores, labels, margin, loss_divisor, loss, status, grad, gr
     def run(kernel, rows, scratch):
         def chunk(start, stop):
             kernel(
-                scores, labels.indptr, labels.indices, labels.padded, margin, loss_divisor,
-                loss, status, grad, grad_scale, rows[start:stop], *scratch(),
+                scores,
+                labels.indptr,
+                labels.indices,
+                labels.padded,
+                margin,
+                loss_divisor,
+                loss,
+                status,
+                grad,
+                grad_scale,
+                rows[start:stop],
+                *scratch(),
             )
 
         n_chunks = _threads.chunk_count(rows.size, rows.size * n_classes, RANKING_CHUNK_SCORES)
@@ -163,7 +191,8 @@ def ranking_kernels(scores, labels, margin, loss_divisor, loss, status, grad, gr
 
     with_grad = grad is not None
     run(
-        ranking_few_targets[with_grad], np.arange(n_rows, dtype=np.int64),
+        ranking_few_targets[with_grad],
+        np.arange(n_rows, dtype=np.int64),
         lambda: few_targets_scratch(labels.width),
     )
     if n_rows == 0 or status.min() > max(ROW_HAS_MANY_TARGETS, ROW_NEEDS_EXACT):
@@ -175,7 +204,8 @@ def ranking_kernels(scores, labels, margin, loss_divisor, loss, status, grad, gr
         rows = np.flatnonzero(status == left)
         if rows.size:
             run(
-                kernel[with_grad], rows,
+                kernel[with_grad],
+                rows,
                 lambda: sorted_rows_scratch(labels.width, n_classes, scores.dtype),
             )
 
@@ -198,34 +228,79 @@ def hinge_kernels(
 
     def chunk(first_block, stop_block):
         hinge_rows(
-            scores, labels.indptr, labels.indices, labels.padded, labels.width, indicator,
-            margins, squared, loss_divisor, loss, status, grad, grad_scale, label_sums,
-            n_blocks, first_block, stop_block,
+            scores,
+            labels.indptr,
+            labels.indices,
+            labels.padded,
+            labels.width,
+            indicator,
+            margins,
+            squared,
+            loss_divisor,
+            loss,
+            status,
+            grad,
+            grad_scale,
+            label_sums,
+            n_blocks,
+            first_block,
+            stop_block,
         )
 
     _threads.parallel_for(chunk, n_blocks, n_chunks)
 
 
 def ranking(
-    input, target, *, margin, reduction, normalize, grad_output, with_grad, out,
+    input,
+    target,
+    *,
+    margin,
+    reduction,
+    normalize,
+    grad_output,
+    with_grad,
+    out,
     target_format,
 ):
     """The ranking loss on the CPU: ``(loss, grad or None)``."""
     batch = prepare(
-        input, target, reduction=reduction, normalize=normalize, grad_output=grad_output,
-        with_grad=with_grad, out=out, keep_indicator=False, target_format=target_format,
+        input,
+        target,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=grad_output,
+        with_grad=with_grad,
+        out=out,
+        keep_indicator=False,
+        target_format=target_format,
     )
     margin = check_margin(margin, batch.scores.dtype)
     ranking_kernels(
-        batch.scores, batch.rows, margin, batch.loss_divisor, batch.loss, batch.status,
-        batch.grad, batch.grad_scale,
+        batch.scores,
+        batch.rows,
+        margin,
+        batch.loss_divisor,
+        batch.loss,
+        batch.status,
+        batch.grad,
+        batch.grad_scale,
     )
     return finish(batch, reduction)
 
 
 def hinge(
-    input, target, *, margin, squared, reduction, normalize, grad_output, with_grad, out,
-    target_format, label_sums=None,
+    input,
+    target,
+    *,
+    margin,
+    squared,
+    reduction,
+    normalize,
+    grad_output,
+    with_grad,
+    out,
+    target_format,
+    label_sums=None,
 ):
     """The per-label hinge on the CPU: ``(loss, grad or None)``.
 
@@ -233,13 +308,28 @@ def hinge(
     zeros of shape (blocks, C)) the kernel also adds up each label's terms.
     """
     batch = prepare(
-        input, target, reduction=reduction, normalize=normalize, grad_output=grad_output,
-        with_grad=with_grad, out=out, keep_indicator=True, target_format=target_format,
+        input,
+        target,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=grad_output,
+        with_grad=with_grad,
+        out=out,
+        keep_indicator=True,
+        target_format=target_format,
     )
     margins = label_margins(margin, batch.scores.shape[1], batch.scores.dtype)
     squared = check_flag(squared, "squared")
     hinge_kernels(
-        batch.scores, batch.rows, margins, squared, batch.loss_divisor, batch.loss,
-        batch.status, batch.grad, batch.grad_scale, label_sums,
+        batch.scores,
+        batch.rows,
+        margins,
+        squared,
+        batch.loss_divisor,
+        batch.loss,
+        batch.status,
+        batch.grad,
+        batch.grad_scale,
+        label_sums,
     )
     return finish(batch, reduction)

@@ -10,7 +10,6 @@ from .kernels.labels import (
     fill_labels_from_indicator,
 )
 
-
 # Converting labels touches each entry once: far cheaper per entry.
 LABELS_CHUNK_ENTRIES = 1 << 18
 
@@ -18,7 +17,9 @@ LABELS_CHUNK_ENTRIES = 1 << 18
 def _over_rows(kernel, n_rows, work, *arguments):
     """Call ``kernel(*arguments, start, stop)`` over ``[0, n_rows)``."""
     n_chunks = _threads.chunk_count(n_rows, work, LABELS_CHUNK_ENTRIES)
-    _threads.parallel_for(lambda start, stop: kernel(*arguments, start, stop), n_rows, n_chunks)
+    _threads.parallel_for(
+        lambda start, stop: kernel(*arguments, start, stop), n_rows, n_chunks
+    )
 
 
 def count_labels(indicator, counts):
@@ -42,7 +43,11 @@ def compact_rows(padded, starts, entries):
 def labels_from_indicator(indicator, starts, labels):
     """Write row i's True columns, ascending, to ``labels[starts[i]:]``."""
     _over_rows(
-        fill_labels_from_indicator, indicator.shape[0], indicator.size, indicator, starts,
+        fill_labels_from_indicator,
+        indicator.shape[0],
+        indicator.size,
+        indicator,
+        starts,
         labels,
     )
 
@@ -51,6 +56,13 @@ def indicator_from_labels(labels, indicator, status):
     """Set ``indicator[i, c]`` for the used labels c of each row of
     ``labels`` (a ``LabelRows``); ``status`` as ``read_labels`` reports."""
     _over_rows(
-        fill_indicator_from_labels, indicator.shape[0], labels.indices.size, labels.indptr,
-        labels.indices, labels.padded, labels.width, indicator, status,
+        fill_indicator_from_labels,
+        indicator.shape[0],
+        labels.indices.size,
+        labels.indptr,
+        labels.indices,
+        labels.padded,
+        labels.width,
+        indicator,
+        status,
     )

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -109,8 +109,8 @@ def precompile(
     dtypes: Sequence[str] = DEFAULT_DTYPES,
     targets: Sequence[str] = DEFAULT_TARGETS,
     *,
-    processes: Optional[int] = None,
-    progress: Optional[Callable[..., Any]] = None,
+    processes: int | None = None,
+    progress: Callable[..., Any] | None = None,
 ) -> dict[str, float]:
     """Compile fastmargin's kernels ahead of their first call.
 
@@ -170,9 +170,7 @@ def precompile(
         ("targets", targets, TARGETS),
     ):
         if isinstance(values, str) or not set(values) <= set(allowed):
-            raise ValueError(
-                f"{name} must be a sequence drawn from {allowed}, got {values!r}"
-            )
+            raise ValueError(f"{name} must be a sequence drawn from {allowed}, got {values!r}")
     groups = {loss: variants((loss,), dtypes, targets) for loss in losses}
     workers = max(1, min(processes or len(groups), len(groups)))
     pending = list(groups.items())
@@ -184,10 +182,16 @@ def precompile(
                 loss, group = pending.pop(0)
                 running[loss] = subprocess.Popen(
                     [sys.executable, "-c", _WORKER, json.dumps(group)],
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
                 )
             loss, worker = next(
-                ((loss, worker) for loss, worker in running.items() if worker.poll() is not None),
+                (
+                    (loss, worker)
+                    for loss, worker in running.items()
+                    if worker.poll() is not None
+                ),
                 (None, None),
             )
             if worker is None:

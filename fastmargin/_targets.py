@@ -10,7 +10,7 @@ kernel reads (see ``kernels/labels.py``); the public converters
 computes a loss.
 """
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -42,9 +42,9 @@ class LabelRows(NamedTuple):
     indices: np.ndarray  # 1-D
     padded: bool
     width: int  # most entries in a row
-    indicator: Optional[np.ndarray]
+    indicator: np.ndarray | None
     # The (N, K) padded matrix that error messages quote (None for others).
-    padded_source: Optional[np.ndarray]
+    padded_source: np.ndarray | None
     # An integer target of the input's own shape: the kernels' report of
     # 0/1-only rows then means it was probably meant as an indicator.
     may_be_indicator: bool
@@ -107,12 +107,21 @@ def as_label_rows(
         )
         if keep_indicator:
             return LabelRows(
-                np.zeros(n_rows + 1, np.int64), np.empty(0, np.int64), False, 0,
-                indicator, None, False,
+                np.zeros(n_rows + 1, np.int64),
+                np.empty(0, np.int64),
+                False,
+                0,
+                indicator,
+                None,
+                False,
             )
         return _indicator_rows(indicator)
     return padded_rows(
-        target, n_rows, n_classes, one_dimensional, scores_shape,
+        target,
+        n_rows,
+        n_classes,
+        one_dimensional,
+        scores_shape,
         may_be_indicator=target_format == "auto",
     )
 
@@ -300,8 +309,9 @@ def _check_compressed(target):
     rows, columns = target.shape
     block_rows, block_columns = target.blocksize if target.format == "bsr" else (1, 1)
     n_major, n_minor = (
-        (columns, rows) if target.format == "csc" else
-        (rows // block_rows, columns // block_columns)
+        (columns, rows)
+        if target.format == "csc"
+        else (rows // block_rows, columns // block_columns)
     )
     if indptr.shape[0] != n_major + 1:
         raise ValueError(
@@ -343,9 +353,7 @@ def _raise_bad_entry(rows, row, position, n_classes, one_dimensional):
     if rows.padded_source is not None:
         _raise_bad_index(rows.padded_source, row, position, n_classes, one_dimensional)
     value = rows.indices[rows.indptr[row] + position]
-    raise ValueError(
-        f"target row {row} holds column index {value}, outside [0, {n_classes})"
-    )
+    raise ValueError(f"target row {row} holds column index {value}, outside [0, {n_classes})")
 
 
 def _raise_bad_index(target, row, column, n_classes, one_dimensional):
@@ -367,13 +375,13 @@ def raise_if_ambiguous(rows, largest_status):
             "target is an integer array of the input's shape holding only 0s and "
             "1s and no -1, which reads two ways: as a 0/1 indicator matrix (each "
             "row marks its labels, as scikit-learn's MultiLabelBinarizer writes "
-            'them), or as class indices (each row lists classes 0 and 1). Pass '
+            "them), or as class indices (each row lists classes 0 and 1). Pass "
             'target_format="indicator" or target_format="indices" to say which '
             "(or target.astype(bool) for an indicator)."
         )
 
 
-def targets_from_lists(lists: Any, n_classes: Optional[int] = None) -> np.ndarray:
+def targets_from_lists(lists: Any, n_classes: int | None = None) -> np.ndarray:
     """Turn ragged label lists into -1 padded class indices.
 
     Parameters
@@ -432,8 +440,7 @@ def targets_from_lists(lists: Any, n_classes: Optional[int] = None) -> np.ndarra
                 bad = low if low < 0 else high
                 limit = "" if n_classes is None else f" below {n_classes}"
                 raise ValueError(
-                    f"label list {i} holds {bad}, not a class index (indices are "
-                    f">= 0{limit})"
+                    f"label list {i} holds {bad}, not a class index (indices are >= 0{limit})"
                 )
         rows.append(row)
     width = max((row.size for row in rows), default=0)

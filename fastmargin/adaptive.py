@@ -12,7 +12,6 @@ from numpy.typing import ArrayLike
 from . import _dispatch
 from ._checks import Device, Reduction, TargetFormat, check_positive_int, check_real
 
-
 # Blocks whose per-label partial sums AdaptiveMargins adds up in a fixed
 # order: a number that depends on the shape alone, never on the threads.
 # Each block holds C float64 partial sums: 32 MiB of them at most.
@@ -96,9 +95,7 @@ class AdaptiveMargins:
             raise ValueError(f"bounds must be a pair (low, high), got {bounds!r}") from None
         low, high = check_real(low, "bounds[0]"), check_real(high, "bounds[1]")
         if not (math.isfinite(low) and math.isfinite(high) and low <= high):
-            raise ValueError(
-                f"bounds must be finite with low <= high, got {bounds!r}"
-            )
+            raise ValueError(f"bounds must be finite with low <= high, got {bounds!r}")
         initial = check_real(initial, "initial")
         if not low <= initial <= high:
             raise ValueError(f"initial = {initial!r} lies outside bounds {bounds!r}")
@@ -176,8 +173,7 @@ class AdaptiveMargins:
         n_classes = shape[-1] if shape else None
         if n_classes != self.n_labels:
             raise ValueError(
-                f"input must have {self.n_labels} classes (n_labels), got shape "
-                f"{shape}"
+                f"input must have {self.n_labels} classes (n_labels), got shape {shape}"
             )
         finite = np.isfinite(self.margins)
         if not finite.all():
@@ -190,9 +186,18 @@ class AdaptiveMargins:
         n_rows = int(np.prod(shape[:-1]))
         label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
         loss, grad = _dispatch.hinge(
-            input, target, device=device, margin=self.margins, squared=squared,
-            reduction=reduction, normalize=normalize, grad_output=None, with_grad=True,
-            out=out, target_format=target_format, label_sums=label_sums,
+            input,
+            target,
+            device=device,
+            margin=self.margins,
+            squared=squared,
+            reduction=reduction,
+            normalize=normalize,
+            grad_output=None,
+            with_grad=True,
+            out=out,
+            target_format=target_format,
+            label_sums=label_sums,
         )
         if n_rows and self.rate:
             batch_sums = label_sums.sum(axis=0)

@@ -63,8 +63,15 @@ def multilabel_margin_loss(
     0.85
     """
     return _dispatch.ranking(
-        input, target, device=device, margin=margin, reduction=reduction,
-        normalize=normalize, grad_output=None, with_grad=False, out=None,
+        input,
+        target,
+        device=device,
+        margin=margin,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=None,
+        with_grad=False,
+        out=None,
         target_format=target_format,
     )[0]
 
@@ -112,8 +119,15 @@ def multilabel_margin_loss_grad(
     array([[-0.5,  0.5,  0.5, -0.5]])
     """
     return _dispatch.ranking(
-        input, target, device=device, margin=margin, reduction=reduction,
-        normalize=normalize, grad_output=grad_output, with_grad=True, out=out,
+        input,
+        target,
+        device=device,
+        margin=margin,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=grad_output,
+        with_grad=True,
+        out=out,
         target_format=target_format,
     )[1]
 
@@ -166,8 +180,15 @@ def multilabel_margin_loss_and_grad(
     0.0
     """
     return _dispatch.ranking(
-        input, target, device=device, margin=margin, reduction=reduction,
-        normalize=normalize, grad_output=grad_output, with_grad=True, out=out,
+        input,
+        target,
+        device=device,
+        margin=margin,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=grad_output,
+        with_grad=True,
+        out=out,
         target_format=target_format,
     )
 
@@ -219,8 +240,16 @@ def multilabel_hinge_loss(
     np.float64(0.3333333333333333)
     """
     return _dispatch.hinge(
-        input, target, device=device, margin=margin, squared=squared, reduction=reduction,
-        normalize=normalize, grad_output=None, with_grad=False, out=None,
+        input,
+        target,
+        device=device,
+        margin=margin,
+        squared=squared,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=None,
+        with_grad=False,
+        out=None,
         target_format=target_format,
     )[0]
 
@@ -267,8 +296,16 @@ def multilabel_hinge_loss_grad(
     array([[-0.33333333,  0.33333333, -0.33333333]])
     """
     return _dispatch.hinge(
-        input, target, device=device, margin=margin, squared=squared, reduction=reduction,
-        normalize=normalize, grad_output=grad_output, with_grad=True, out=out,
+        input,
+        target,
+        device=device,
+        margin=margin,
+        squared=squared,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=grad_output,
+        with_grad=True,
+        out=out,
         target_format=target_format,
     )[1]
 
@@ -324,7 +361,15 @@ def multilabel_hinge_loss_and_grad(
     True
     """
     return _dispatch.hinge(
-        input, target, device=device, margin=margin, squared=squared, reduction=reduction,
-        normalize=normalize, grad_output=grad_output, with_grad=True, out=out,
+        input,
+        target,
+        device=device,
+        margin=margin,
+        squared=squared,
+        reduction=reduction,
+        normalize=normalize,
+        grad_output=grad_output,
+        with_grad=True,
+        out=out,
         target_format=target_format,
     )

@@ -31,8 +31,9 @@ def label_lists(indicator):
     return [list(np.flatnonzero(row)) for row in np.asarray(indicator, dtype=bool)]
 
 
-def padded_rows(indicator, rng, *, width=None, dtype=np.int64, shuffle=True,
-                duplicates=True, junk=True):
+def padded_rows(
+    indicator, rng, *, width=None, dtype=np.int64, shuffle=True, duplicates=True, junk=True
+):
     """-1 padded index rows of ``indicator``'s labels, width at least the
     longest row (+1 when any row needs its ending -1).
 

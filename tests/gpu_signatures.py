@@ -65,11 +65,13 @@ def ranking_signatures():
                     f"float64[::1], int64[::1], {grad}"
                 )
                 result.append((ranking_kernel.py_func, f"void({head}, int64)"))
-                result.append((
-                    ranking_long_kernel.py_func,
-                    f"void({head}, int64[:, ::1], float64[:, ::1], float64[:, ::1], "
-                    "int64[:, ::1], float64[:, ::1])",
-                ))
+                result.append(
+                    (
+                        ranking_long_kernel.py_func,
+                        f"void({head}, int64[:, ::1], float64[:, ::1], float64[:, ::1], "
+                        "int64[:, ::1], float64[:, ::1])",
+                    )
+                )
     return result
 
 
@@ -83,13 +85,22 @@ def hinge_signatures():
                 for grad in (False, True):
                     for label_sums in ("none", "float64[:, ::1]"):
                         grad_types = (
-                            (f"{scores}[:, ::1]", "float64[::1]") if grad
-                            else ("none", "none")
+                            (f"{scores}[:, ::1]", "float64[::1]") if grad else ("none", "none")
                         )
                         arguments = (
-                            f"{scores}[:, ::1]", "int64[::1]", f"{index}[::1]", "boolean",
-                            indicator, f"{scores}[::1]", "boolean", "float64", "float64[::1]",
-                            "int64[::1]", *grad_types, label_sums, "int64[:, ::1]",
+                            f"{scores}[:, ::1]",
+                            "int64[::1]",
+                            f"{index}[::1]",
+                            "boolean",
+                            indicator,
+                            f"{scores}[::1]",
+                            "boolean",
+                            "float64",
+                            "float64[::1]",
+                            "int64[::1]",
+                            *grad_types,
+                            label_sums,
+                            "int64[:, ::1]",
                             "uint8[:, ::1]",
                         )
                         signatures.append(

@@ -168,7 +168,12 @@ def hinge_terms_and_slopes(scores, indicator, margin, squared=False):
 
 
 def hinge_loss_and_grad(
-    scores, indicator, margin=1.0, squared=False, reduction="mean", grad_output=None,
+    scores,
+    indicator,
+    margin=1.0,
+    squared=False,
+    reduction="mean",
+    grad_output=None,
     normalize=True,
 ):
     """Reduced per-label hinge loss and its gradient (float64).

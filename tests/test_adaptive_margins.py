@@ -7,13 +7,13 @@ is the plain hinge loss with the margins as they were.
 
 import contextlib
 
+import forms
+import naive
 import numba
 import numpy as np
 import pytest
 import scipy.sparse
 
-import forms
-import naive
 from fastmargin import AdaptiveMargins, multilabel_hinge_loss, multilabel_hinge_loss_and_grad
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -73,7 +73,8 @@ def test_steps_match_the_transcription(dtype, squared):
     # The whole trajectory, from the start, with the transcription alone.
     expected_trajectory = naive.adaptive_steps(data, n_labels, initial, rate, bounds, squared)
     np.testing.assert_allclose(
-        np.array(trajectory), np.array(expected_trajectory),
+        np.array(trajectory),
+        np.array(expected_trajectory),
         rtol=1e-6 if dtype == np.float32 else 1e-12,
     )
     # The margins moved, within the bounds.
@@ -97,14 +98,15 @@ def test_docstring_example_by_hand():
 @pytest.mark.parametrize("squared", [False, True])
 def test_loss_and_gradient_are_the_hinge_with_the_old_margins(squared, dtype):
     adaptive = AdaptiveMargins(9, initial=0.5, rate=0.7, bounds=(0.0, 3.0))
-    for step, (scores, indicator) in enumerate(batches(11, 5, 9, dtype)):
+    for scores, indicator in batches(11, 5, 9, dtype):
         before = adaptive.margins.copy()
         for reduction in REDUCTIONS:
             if reduction != "mean":  # one update per step: probe with rate 0
                 probe = AdaptiveMargins(9, initial=0.5, rate=0.0, bounds=(0.0, 3.0))
                 probe.margins[:] = before
-                got = probe.loss_and_grad(scores, indicator, squared=squared,
-                                          reduction=reduction)
+                got = probe.loss_and_grad(
+                    scores, indicator, squared=squared, reduction=reduction
+                )
                 assert np.array_equal(probe.margins, before)
             else:
                 got = adaptive.loss_and_grad(scores, indicator, squared=squared)
@@ -118,8 +120,9 @@ def test_loss_and_gradient_are_the_hinge_with_the_old_margins(squared, dtype):
             assert np.array_equal(got[1], expected[1])
             assert np.array_equal(
                 got[0],
-                multilabel_hinge_loss(scores, indicator, margin=before, squared=squared,
-                                      reduction=reduction),
+                multilabel_hinge_loss(
+                    scores, indicator, margin=before, squared=squared, reduction=reduction
+                ),
             )
 
 
@@ -175,12 +178,17 @@ def test_empty_batch_leaves_the_margins(dtype):
     adaptive.loss_and_grad(np.array([[0.0, 1.0, -1.0, 2.0]], dtype=dtype), np.array([[1, -1]]))
     before = adaptive.margins.copy()
     assert not np.array_equal(before, np.ones(4))
-    for target in (np.empty((0, 2), np.int64), np.empty((0, 4), bool),
-                   scipy.sparse.csr_matrix((0, 4))):
+    for target in (
+        np.empty((0, 2), np.int64),
+        np.empty((0, 4), bool),
+        scipy.sparse.csr_matrix((0, 4)),
+    ):
         loss, grad = adaptive.loss_and_grad(np.empty((0, 4), dtype=dtype), target)
         assert np.isnan(loss) and type(loss) is dtype
         assert grad.shape == (0, 4) and grad.dtype == dtype
-        loss, _ = adaptive.loss_and_grad(np.empty((0, 4), dtype=dtype), target, reduction="sum")
+        loss, _ = adaptive.loss_and_grad(
+            np.empty((0, 4), dtype=dtype), target, reduction="sum"
+        )
         assert loss == 0
         np.testing.assert_array_equal(adaptive.margins, before)
 
@@ -203,8 +211,9 @@ def test_out_and_squared_are_passed_on():
     assert grad is out
     expected = multilabel_hinge_loss_and_grad(scores, indicator, squared=True)
     assert np.array_equal(out, expected[1]) and loss == expected[0]
-    expected_margins = naive.adaptive_steps([(scores, indicator)], 5, 1.0, 0.2, (0.5, 2.0),
-                                            squared=True)[-1]
+    expected_margins = naive.adaptive_steps(
+        [(scores, indicator)], 5, 1.0, 0.2, (0.5, 2.0), squared=True
+    )[-1]
     np.testing.assert_allclose(adaptive.margins, expected_margins, rtol=1e-13)
 
 
@@ -234,8 +243,10 @@ def test_a_batch_with_a_nan_or_infinite_score_leaves_the_margins(bad, column, ra
         scores, target, margin=before, reduction="none"
     )
     # rate=0: no update to skip, so no warning (warnings are errors here).
-    with pytest.warns(RuntimeWarning, match="margins were not updated") if rate else (
-        contextlib.nullcontext()
+    with (
+        pytest.warns(RuntimeWarning, match="margins were not updated")
+        if rate
+        else (contextlib.nullcontext())
     ):
         loss, grad = adaptive.loss_and_grad(scores, target, reduction="none")
     np.testing.assert_array_equal(loss, expected_loss)
@@ -246,7 +257,10 @@ def test_a_batch_with_a_nan_or_infinite_score_leaves_the_margins(bad, column, ra
     clean = np.array([[0.1, 0.2, 0.3]])
     adaptive.loss_and_grad(clean, np.array([[0]]))
     expected = naive.adaptive_steps(
-        [(clean, np.array([[True, False, False]]))], 3, initial=before, rate=rate,
+        [(clean, np.array([[True, False, False]]))],
+        3,
+        initial=before,
+        rate=rate,
         bounds=(0.0, 4.0),
     )[-1]
     np.testing.assert_allclose(adaptive.margins, expected, rtol=1e-15)
@@ -304,8 +318,13 @@ def test_constructor_and_shape_errors():
     with pytest.raises(TypeError, match="initial must be a real number"):
         AdaptiveMargins(3, initial="1")
     adaptive = AdaptiveMargins(3)
-    for scores in (np.zeros((2, 4)), np.zeros(4), np.float64(1.0), np.zeros((2, 3, 1)),
-                   np.zeros((2, 2))):
+    for scores in (
+        np.zeros((2, 4)),
+        np.zeros(4),
+        np.float64(1.0),
+        np.zeros((2, 3, 1)),
+        np.zeros((2, 2)),
+    ):
         with pytest.raises(ValueError, match=r"input must have 3 classes \(n_labels\)"):
             adaptive.loss_and_grad(scores, np.zeros((2, 1), np.int64))
     np.testing.assert_array_equal(adaptive.margins, np.ones(3))
@@ -319,8 +338,9 @@ def run_steps(n_threads, data, squared):
         adaptive = AdaptiveMargins(data[0][0].shape[1], rate=0.05, bounds=(0.5, 3.0))
         results = []
         for scores, indicator in data:
-            results.append(adaptive.loss_and_grad(scores, indicator, squared=squared,
-                                                  reduction="none"))
+            results.append(
+                adaptive.loss_and_grad(scores, indicator, squared=squared, reduction="none")
+            )
             results.append(adaptive.margins.copy())
         return results
     finally:
@@ -336,9 +356,12 @@ def test_identical_margins_for_one_and_two_threads_and_run_to_run(dtype, squared
     two = run_steps(2, data, squared)
     again = run_steps(numba.config.NUMBA_NUM_THREADS, data, squared)
     for a, b, c in zip(one, two, again, strict=True):
-        for x, y, z in zip(a if isinstance(a, tuple) else (a,),
-                           b if isinstance(b, tuple) else (b,),
-                           c if isinstance(c, tuple) else (c,), strict=True):
+        for x, y, z in zip(
+            a if isinstance(a, tuple) else (a,),
+            b if isinstance(b, tuple) else (b,),
+            c if isinstance(c, tuple) else (c,),
+            strict=True,
+        ):
             assert x.dtype == y.dtype == z.dtype
             assert np.array_equal(x, y) and np.array_equal(x, z)
     assert not np.array_equal(one[-1], np.ones(37))

@@ -33,7 +33,9 @@ def as_memoryview(array):
 
 
 @pytest.mark.parametrize("function", FUSED)
-@pytest.mark.parametrize("wrap", [torch.from_numpy, as_memoryview], ids=["tensor", "memoryview"])
+@pytest.mark.parametrize(
+    "wrap", [torch.from_numpy, as_memoryview], ids=["tensor", "memoryview"]
+)
 def test_out_sharing_memory_with_a_non_ndarray_input_is_refused(function, wrap):
     """Regression: the overlap check ran only for an ``np.ndarray`` input,
     so ``out`` over the memory of a tensor or memoryview input was written

@@ -62,9 +62,7 @@ def test_asv_quick_run_executes_every_benchmark_without_failure(tmp_path):
         os.environ,
         HOME=str(home),
         PYTHONUSERBASE=site.getuserbase(),
-        XDG_CACHE_HOME=os.environ.get(
-            "XDG_CACHE_HOME", str(pathlib.Path.home() / ".cache")
-        ),
+        XDG_CACHE_HOME=os.environ.get("XDG_CACHE_HOME", str(pathlib.Path.home() / ".cache")),
     )
     # The benchmarks time the compiled kernels, even in a NUMBA_DISABLE_JIT
     # run of this suite (uncompiled, the big shapes would take hours).
@@ -73,9 +71,7 @@ def test_asv_quick_run_executes_every_benchmark_without_failure(tmp_path):
     machine = _asv(["machine", "--yes"], config_path, environment)
     assert machine.returncode == 0, machine.stdout + machine.stderr
 
-    run = _asv(
-        ["run", "--python=same", "--quick", "--show-stderr"], config_path, environment
-    )
+    run = _asv(["run", "--python=same", "--quick", "--show-stderr"], config_path, environment)
     output = run.stdout + run.stderr
     # asv 0.6 exits 2 when a benchmark failed and 1 when the suite does not
     # import; its report is read as well, for any asv that exits 0 anyway.

@@ -33,8 +33,15 @@ def test_a_free_buffer_is_reused(small_buffers):
 
 
 @pytest.mark.parametrize(
-    "keep", [lambda a: a, lambda a: a[1:3], lambda a: a.T, lambda a: a.reshape(-1)[::2],
-             lambda a: memoryview(a), lambda a: a.view(np.int32)],
+    "keep",
+    [
+        lambda a: a,
+        lambda a: a[1:3],
+        lambda a: a.T,
+        lambda a: a.reshape(-1)[::2],
+        lambda a: memoryview(a),
+        lambda a: a.view(np.int32),
+    ],
 )
 def test_a_buffer_is_not_reused_while_anything_refers_to_it(small_buffers, keep):
     first = small_buffers.empty((16, 32), np.float32)
@@ -102,9 +109,7 @@ def test_concurrent_calls_get_their_own_buffers(small_buffers):
             if not np.array_equal(grad, wanted):
                 failures.append(grad.copy())
 
-    threads = [
-        threading.Thread(target=work, args=pair) for pair in zip(inputs, expected)
-    ]
+    threads = [threading.Thread(target=work, args=pair) for pair in zip(inputs, expected)]
     for thread in threads:
         thread.start()
     for thread in threads:

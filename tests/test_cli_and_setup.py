@@ -92,7 +92,9 @@ def test_info_names_versions_threads_gpu_and_cache():
         out,
         re.M,
     )
-    assert re.search(r"^numba layer +(tbb|omp|workqueue).*; fastmargin does not use it$", out, re.M)
+    assert re.search(
+        r"^numba layer +(tbb|omp|workqueue).*; fastmargin does not use it$", out, re.M
+    )
     assert re.search(r"^gpu +\S", out, re.M)
     assert re.search(r"^numba cache +\S", out, re.M)
     try:
@@ -191,7 +193,8 @@ def test_bench_json_has_a_record_per_case_with_every_number():
     padded = next(
         r
         for r in records
-        if (r["loss"], r["classes"], r["dtype"], r["form"]) == ("ranking", 12, "float32", "padded")
+        if (r["loss"], r["classes"], r["dtype"], r["form"])
+        == ("ranking", 12, "float32", "padded")
     )
     # Scores read and gradient written, 3 targets and the -1 per row read.
     assert padded["floor_bytes"] == 2 * 32 * 12 * 4 + 32 * 4 * 8
@@ -220,7 +223,9 @@ def test_no_arguments_gives_a_short_info_and_the_default_bench():
     assert first.startswith(f"fastmargin {fastmargin.__version__}, numba {numba.__version__}")
     assert "threads" in first and "GPU" in first
     for loss in ("ranking", "hinge"):
-        assert re.search(rf"^\W*{loss} +4096 x 1000 +5 +float32 +padded ", completed.stdout, re.M)
+        assert re.search(
+            rf"^\W*{loss} +4096 x 1000 +5 +float32 +padded ", completed.stdout, re.M
+        )
 
 
 @pytest.mark.slow
@@ -495,7 +500,10 @@ def run_in_fresh_cache(cache_dir, *command):
     environment = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     environment.pop("NUMBA_DISABLE_JIT", None)
     return subprocess.run(
-        [sys.executable, *command], capture_output=True, text=True, timeout=600,
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        timeout=600,
         env=environment,
     )
 
@@ -533,8 +541,20 @@ def test_precompile_command_fills_the_cache_for_later_processes(tmp_path):
 @pytest.mark.slow
 def test_bench_says_when_it_compiles(tmp_path):
     command = (
-        "-m", "fastmargin", "bench", "--loss", "hinge", "--n", "8", "--classes", "10",
-        "--no-compare", "--repeat", "1", "--warmup", "1",
+        "-m",
+        "fastmargin",
+        "bench",
+        "--loss",
+        "hinge",
+        "--n",
+        "8",
+        "--classes",
+        "10",
+        "--no-compare",
+        "--repeat",
+        "1",
+        "--warmup",
+        "1",
     )
     first = run_in_fresh_cache(tmp_path, *command)
     second = run_in_fresh_cache(tmp_path, *command)
@@ -546,14 +566,37 @@ def test_bench_says_when_it_compiles(tmp_path):
 @pytest.mark.slow
 def test_bench_load_runs_busy_processes_and_says_so():
     completed = run_cli(
-        "bench", "--json", "--loss", "hinge", "--n", "64", "--classes", "100",
-        "--no-compare", "--repeat", "2", "--load", "1",
+        "bench",
+        "--json",
+        "--loss",
+        "hinge",
+        "--n",
+        "64",
+        "--classes",
+        "100",
+        "--no-compare",
+        "--repeat",
+        "2",
+        "--load",
+        "1",
     )
     assert completed.returncode == 0, completed.stderr
     records = json.loads(completed.stdout)
     assert records and all(record["machine"]["busy_processes"] == 1 for record in records)
-    text = run_cli("bench", "--loss", "hinge", "--n", "8", "--classes", "10", "--no-compare",
-                   "--repeat", "1", "--load", "1")
+    text = run_cli(
+        "bench",
+        "--loss",
+        "hinge",
+        "--n",
+        "8",
+        "--classes",
+        "10",
+        "--no-compare",
+        "--repeat",
+        "1",
+        "--load",
+        "1",
+    )
     assert "Load: 1 busy process(es)" in text.stdout
 
 
@@ -572,8 +615,7 @@ def test_precompile_runs_from_a_script_without_a_main_guard(tmp_path):
     # spawn does, which fails for a top-level call in a build script).
     script = tmp_path / "build.py"
     script.write_text(
-        "import fastmargin\n"
-        "print(sorted(fastmargin.precompile(losses=['hinge'])))\n"
+        "import fastmargin\nprint(sorted(fastmargin.precompile(losses=['hinge'])))\n"
     )
     completed = run_in_fresh_cache(tmp_path / "cache", str(script))
     assert completed.returncode == 0, completed.stderr

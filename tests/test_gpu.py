@@ -35,7 +35,10 @@ class FakeGpuArray:
     """Stands for a GPU array: it has the CUDA array interface."""
 
     __cuda_array_interface__ = {
-        "shape": (2, 2), "typestr": "<i8", "data": (0, False), "version": 3,
+        "shape": (2, 2),
+        "typestr": "<i8",
+        "data": (0, False),
+        "version": 3,
     }
     shape = (2, 2)
     ndim = 2
@@ -51,7 +54,11 @@ class FakeDlpackGpuArray:
 def run(command, **env):
     """Run ``command`` from the repository root; return (code, output)."""
     completed = subprocess.run(
-        command, cwd=REPOSITORY, capture_output=True, text=True, timeout=900,
+        command,
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, **env},
     )
     return completed.returncode, completed.stdout + completed.stderr
@@ -79,13 +86,17 @@ def test_every_gpu_kernel_compiles_for_sm90():
 
 
 def test_importing_and_cpu_calls_never_import_numba_cuda():
-    code, output = run([
-        sys.executable, "-c",
-        "import sys, numpy as np, fastmargin\n"
-        "fastmargin.multilabel_margin_loss_and_grad(np.ones((2, 3)), np.array([[0], [1]]))\n"
-        "fastmargin.multilabel_hinge_loss(np.ones((2, 3)), np.array([[0], [1]]), device='cpu')\n"
-        "assert 'numba.cuda' not in sys.modules, 'numba.cuda was imported'\n",
-    ])
+    code, output = run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np, fastmargin as fm\n"
+            "x, t = np.ones((2, 3)), np.array([[0], [1]])\n"
+            "fm.multilabel_margin_loss_and_grad(x, t)\n"
+            "fm.multilabel_hinge_loss(x, t, device='cpu')\n"
+            "assert 'numba.cuda' not in sys.modules, 'numba.cuda was imported'\n",
+        ]
+    )
     assert code == 0, output
 
 
@@ -131,10 +142,13 @@ def test_cuda_without_numba_cuda_says_how_to_install(monkeypatch):
 
     real_find_spec = fastmargin.gpu.importlib.util.find_spec
     monkeypatch.setattr(
-        fastmargin.gpu.importlib.util, "find_spec",
+        fastmargin.gpu.importlib.util,
+        "find_spec",
         lambda name, *args: None if name == "numba_cuda" else real_find_spec(name, *args),
     )
-    with pytest.raises(RuntimeError, match=r'numba-cuda package is not installed.*fastmargin\[cuda\]'):
+    with pytest.raises(
+        RuntimeError, match=r"numba-cuda package is not installed.*fastmargin\[cuda\]"
+    ):
         fastmargin.multilabel_margin_loss(SCORES, TARGET, device="cuda")
 
 
@@ -177,7 +191,9 @@ def test_kernels_accept_none_arguments_at_launch():
     from numba.cuda import types
     from numba.cuda.dispatcher import _Kernel
 
-    from fastmargin.gpu import common as _gpu_common, hinge as _gpu_hinge, ranking as _gpu_ranking
+    from fastmargin.gpu import common as _gpu_common
+    from fastmargin.gpu import hinge as _gpu_hinge
+    from fastmargin.gpu import ranking as _gpu_ranking
     from fastmargin.kernels.options import NoneArgument
 
     class Launch:  # what _prepare_args reads of a compiled kernel
@@ -191,7 +207,9 @@ def test_kernels_accept_none_arguments_at_launch():
     _Kernel._prepare_args(Launch(), types.float64, 2.5, 0, [], arguments)
     assert arguments[0].value == 2.5
     with pytest.raises(NotImplementedError):
-        _Kernel._prepare_args(type("Bare", (), {"extensions": []})(), types.none, None, 0, [], [])
+        _Kernel._prepare_args(
+            type("Bare", (), {"extensions": []})(), types.none, None, 0, [], []
+        )
     kernels = {
         kernel
         for module in (_gpu_common, _gpu_hinge, _gpu_ranking)

@@ -9,11 +9,11 @@ import contextlib
 import os
 import re
 
+import naive
 import numpy as np
 import pytest
 import scipy.sparse
 
-import naive
 from fastmargin import (
     multilabel_hinge_loss,
     multilabel_hinge_loss_and_grad,
@@ -52,8 +52,9 @@ def loss_and_grad(scores, target, **kwargs):
         return multilabel_hinge_loss_and_grad(scores, target, **kwargs)
 
 
-def reference(scores, indicator, margin=1.0, squared=False, reduction="none",
-              grad_output=None):
+def reference(
+    scores, indicator, margin=1.0, squared=False, reduction="none", grad_output=None
+):
     with np.errstate(invalid="ignore", over="ignore"):
         return naive.hinge_loss_and_grad(
             scores, indicator, margin, squared, reduction, grad_output
@@ -63,8 +64,12 @@ def reference(scores, indicator, margin=1.0, squared=False, reduction="none",
 def assert_matches_reference(scores, target, indicator, rtol=1e-12, **kwargs):
     loss, grad = loss_and_grad(scores, target, **kwargs)
     expected_loss, expected_grad = reference(
-        scores, indicator, kwargs.get("margin", 1.0), kwargs.get("squared", False),
-        kwargs.get("reduction", "mean"), kwargs.get("grad_output"),
+        scores,
+        indicator,
+        kwargs.get("margin", 1.0),
+        kwargs.get("squared", False),
+        kwargs.get("reduction", "mean"),
+        kwargs.get("grad_output"),
     )
     np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=0)
     np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=0)
@@ -112,8 +117,9 @@ def test_duplicated_indices_are_one_label(dtype):
             a = loss_and_grad(scores, once, squared=squared, reduction=reduction)
             b = loss_and_grad(scores, repeated, squared=squared, reduction=reduction)
             assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-    assert_matches_reference(scores, repeated, naive.labels_indicator(once, 6),
-                             rtol=1e-6, reduction="none")
+    assert_matches_reference(
+        scores, repeated, naive.labels_indicator(once, 6), rtol=1e-6, reduction="none"
+    )
 
 
 @pytest.mark.parametrize("squared", [False, True])
@@ -166,8 +172,9 @@ def test_nan_score_makes_its_row_loss_and_its_own_gradient_nan(dtype, on_label, 
     grad_clean = loss_and_grad(clean, indicator, squared=squared, reduction="none")[1]
     grad = loss_and_grad(scores, indicator, squared=squared, reduction="none")[1]
     assert np.array_equal(grad[others], grad_clean[others])
-    assert_matches_reference(scores, indicator, indicator, rtol=1e-6, squared=squared,
-                             reduction="none")
+    assert_matches_reference(
+        scores, indicator, indicator, rtol=1e-6, squared=squared, reduction="none"
+    )
 
 
 @pytest.mark.parametrize("squared", [False, True])
@@ -205,8 +212,14 @@ def test_float32_overflow_of_margin_plus_score_is_infinite():
     scores = np.array([[3e38, 0.0]], dtype=np.float32)
     loss, grad = loss_and_grad(scores, np.array([[1]]), margin=3e38, reduction="none")
     assert np.isposinf(loss[0]) and grad[0, 0] == np.float32(0.5)
-    assert_matches_reference(scores, np.array([[False, True]]), np.array([[False, True]]),
-                             rtol=1e-6, margin=3e38, reduction="none")
+    assert_matches_reference(
+        scores,
+        np.array([[False, True]]),
+        np.array([[False, True]]),
+        rtol=1e-6,
+        margin=3e38,
+        reduction="none",
+    )
 
 
 # --------------------------------------------------------------------------
@@ -238,9 +251,7 @@ def test_empty_batch(dtype, squared):
         assert loss.shape == (0,) and grad.shape == (0, 5)
 
 
-@pytest.mark.parametrize(
-    "dtype", [np.int8, np.int64, np.uint8, np.float16, np.bool_]
-)
+@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint8, np.float16, np.bool_])
 def test_other_real_input_dtypes_are_converted_to_float64(dtype):
     rng = np.random.default_rng(3)
     raw = rng.integers(0, 3, size=(3, 5))
@@ -376,14 +387,25 @@ def test_margin_errors(function):
     for margin in ("1", b"1", 1 + 2j, True, np.bool_(False), None, object()):
         with pytest.raises(TypeError, match="margin must be a real number"):
             function(scores, target, margin=margin)
-    for margin in (np.array([1 + 0j] * 3), np.array(["a"] * 3), np.array([True] * 3),
-                   np.array([1, "a", None], dtype=object)):
+    for margin in (
+        np.array([1 + 0j] * 3),
+        np.array(["a"] * 3),
+        np.array([True] * 3),
+        np.array([1, "a", None], dtype=object),
+    ):
         with pytest.raises(TypeError, match="margin must hold real numbers"):
             function(scores, target, margin=margin)
     # Accepted: 1e39 for float64 scores, integers, NumPy scalars, 0-d arrays,
     # float32 and integer per-label arrays, lists.
     expected = multilabel_hinge_loss(scores, target, margin=2.0)
-    for margin in (2, np.float32(2), np.array(2), np.int8(2), [2, 2, 2], np.full(3, 2.0, np.float32)):
+    for margin in (
+        2,
+        np.float32(2),
+        np.array(2),
+        np.int8(2),
+        [2, 2, 2],
+        np.full(3, 2.0, np.float32),
+    ):
         assert multilabel_hinge_loss(scores, target, margin=margin) == expected
     function(scores, target, margin=1e39)
 
@@ -399,8 +421,11 @@ def test_squared_must_be_a_bool(function):
     for flag in (False, True):
         got = function(scores, target, squared=np.bool_(flag))
         expected = function(scores, target, squared=flag)
-        for a, b in zip(got if isinstance(got, tuple) else (got,),
-                        expected if isinstance(expected, tuple) else (expected,), strict=True):
+        for a, b in zip(
+            got if isinstance(got, tuple) else (got,),
+            expected if isinstance(expected, tuple) else (expected,),
+            strict=True,
+        ):
             assert np.array_equal(a, b)
 
 
@@ -414,8 +439,10 @@ def test_reduction_input_and_grad_output_errors(function):
     for bad_scores in (np.zeros((2, 3), np.complex128), np.array([["a", "b", "c"]] * 2)):
         with pytest.raises(TypeError, match="input must hold real scores"):
             function(bad_scores, target)
-    for bad_scores, bad_target in ((np.zeros((2, 0)), np.zeros((2, 0), np.int64)),
-                                   (np.zeros(0), np.zeros(0, np.int64))):
+    for bad_scores, bad_target in (
+        (np.zeros((2, 0)), np.zeros((2, 0), np.int64)),
+        (np.zeros(0), np.zeros(0, np.int64)),
+    ):
         with pytest.raises(ValueError, match="at least one class"):
             function(bad_scores, bad_target)
     with pytest.raises(ValueError, match=r"input must have shape \(C,\) or \(N, C\)"):
@@ -433,18 +460,21 @@ def test_reduction_input_and_grad_output_errors(function):
 
 def test_grad_output_chains():
     rng = np.random.default_rng(4)
-    scores = (rng.integers(-8, 9, size=(4, 5)) / 4)
+    scores = rng.integers(-8, 9, size=(4, 5)) / 4
     indicator = rng.random((4, 5)) < 0.5
     weights = np.array([1.0, -2.0, 0.5, 0.0])
     for squared in (False, True):
-        _, grad_none = loss_and_grad(scores, indicator, squared=squared, reduction="none",
-                                     grad_output=weights)
+        _, grad_none = loss_and_grad(
+            scores, indicator, squared=squared, reduction="none", grad_output=weights
+        )
         _, grad_ones = loss_and_grad(scores, indicator, squared=squared, reduction="none")
         np.testing.assert_allclose(grad_none, grad_ones * weights[:, None], rtol=1e-15)
-        _, grad_sum = loss_and_grad(scores, indicator, squared=squared, reduction="sum",
-                                    grad_output=-3)
-        _, grad_mean = loss_and_grad(scores, indicator, squared=squared, reduction="mean",
-                                     grad_output=-3)
+        _, grad_sum = loss_and_grad(
+            scores, indicator, squared=squared, reduction="sum", grad_output=-3
+        )
+        _, grad_mean = loss_and_grad(
+            scores, indicator, squared=squared, reduction="mean", grad_output=-3
+        )
         np.testing.assert_allclose(grad_sum, -3 * grad_ones, rtol=1e-15)
         np.testing.assert_allclose(grad_mean, -3 * grad_ones / 4, rtol=1e-15)
 
@@ -471,8 +501,9 @@ def test_out_receives_the_gradient_whatever_it_held(function, dtype):
         expected_grad = expected[1] if isinstance(expected, tuple) else expected
         for fill in (np.nan, np.inf, 7.0):
             out = np.full(scores.shape, fill, dtype=dtype)
-            result = function(scores, target, reduction=reduction, grad_output=grad_output,
-                              out=out)
+            result = function(
+                scores, target, reduction=reduction, grad_output=grad_output, out=out
+            )
             grad = result[1] if isinstance(result, tuple) else result
             assert grad is out
             assert np.array_equal(out, expected_grad)
@@ -498,8 +529,13 @@ def test_out_errors(function):
     def call(out, **kwargs):
         return function(scores, target, out=out, **kwargs)
 
-    for out in (np.empty((6, 4)), np.empty((4, 6, 1)), np.empty(24), np.empty((4, 6), np.float32),
-                np.empty((4, 6), np.int64)):
+    for out in (
+        np.empty((6, 4)),
+        np.empty((4, 6, 1)),
+        np.empty(24),
+        np.empty((4, 6), np.float32),
+        np.empty((4, 6), np.int64),
+    ):
         with pytest.raises(ValueError, match="out must have the gradient's shape"):
             call(out)
     read_only = np.empty((4, 6))
@@ -524,8 +560,13 @@ def test_out_errors(function):
         function(scores, as_target, out=shared)
     weights = np.zeros(30)
     with pytest.raises(ValueError, match="out must not share memory with grad_output"):
-        function(scores, target, reduction="none", grad_output=weights[20:24],
-                 out=weights[:24].reshape(4, 6))
+        function(
+            scores,
+            target,
+            reduction="none",
+            grad_output=weights[20:24],
+            out=weights[:24].reshape(4, 6),
+        )
     # Nothing was written to a refused out.
     marked = np.full((4, 6), 3.0)
     with pytest.raises(ValueError):

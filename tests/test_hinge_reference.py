@@ -11,14 +11,13 @@ Every input is small: this file also runs with NUMBA_DISABLE_JIT=1 (see
 test_threads_and_nojit.py).
 """
 
-
+import forms
+import naive
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import forms
-import naive
 from fastmargin import (
     multilabel_hinge_loss,
     multilabel_hinge_loss_and_grad,
@@ -50,8 +49,9 @@ def check_result_types(loss, grad, scores, reduction):
         assert isinstance(loss, np.generic) and type(loss) is dtype.type
 
 
-def check_against_reference(scores, target, indicator, margin, squared, reduction,
-                            grad_output, rtol, normalize=True):
+def check_against_reference(
+    scores, target, indicator, margin, squared, reduction, grad_output, rtol, normalize=True
+):
     """Fused call vs the reference, and the three public functions agree
     bitwise."""
     kwargs = dict(margin=margin, squared=squared, reduction=reduction, normalize=normalize)
@@ -91,8 +91,9 @@ def hinge_cases(draw):
     n_rows = 1 if one_dimensional else draw(st.integers(0, 6))
     n_classes = draw(st.one_of(st.integers(1, 12), st.sampled_from([17, 33, 64, 71])))
     quarters = draw(
-        st.lists(st.integers(-12, 12), min_size=n_rows * n_classes,
-                 max_size=n_rows * n_classes)
+        st.lists(
+            st.integers(-12, 12), min_size=n_rows * n_classes, max_size=n_rows * n_classes
+        )
     )
     scores = (np.array(quarters, dtype=np.float64) / 4).reshape(n_rows, n_classes)
     if form == "padded":
@@ -103,8 +104,9 @@ def hinge_cases(draw):
         ).reshape(n_rows, width)
         indicator = naive.labels_indicator(target, n_classes)
     else:
-        bits = draw(st.lists(st.booleans(), min_size=n_rows * n_classes,
-                             max_size=n_rows * n_classes))
+        bits = draw(
+            st.lists(st.booleans(), min_size=n_rows * n_classes, max_size=n_rows * n_classes)
+        )
         indicator = np.array(bits, dtype=bool).reshape(n_rows, n_classes)
         if form == "bool":
             target = indicator
@@ -141,8 +143,15 @@ def hinge_cases(draw):
 def test_matches_reference_on_dyadic_grid(case, normalize):
     scores, target, indicator, margin, squared, reduction, grad_output = case
     check_against_reference(
-        scores, target, indicator, margin, squared, reduction, grad_output,
-        tolerance(scores.dtype), normalize,
+        scores,
+        target,
+        indicator,
+        margin,
+        squared,
+        reduction,
+        grad_output,
+        tolerance(scores.dtype),
+        normalize,
     )
 
 
@@ -237,7 +246,11 @@ def test_gradient_matches_central_differences(seed, reduction, squared):
         return float(np.sum(np.asarray(grad_output) * loss))
 
     grad = multilabel_hinge_loss_grad(
-        scores, indicator, margin=margin, squared=squared, reduction=reduction,
+        scores,
+        indicator,
+        margin=margin,
+        squared=squared,
+        reduction=reduction,
         grad_output=grad_output,
     )
     h = 1e-6
@@ -265,8 +278,10 @@ def torch_hinge(scores, indicator, margin, squared, reduction, grad_output):
         loss = terms.sum() / scores.shape[-1]
     else:
         loss = terms.mean(dim=-1)
-    weights = torch.ones_like(loss) if grad_output is None else torch.as_tensor(
-        grad_output, dtype=x.dtype
+    weights = (
+        torch.ones_like(loss)
+        if grad_output is None
+        else torch.as_tensor(grad_output, dtype=x.dtype)
     )
     loss.backward(weights)
     return loss.detach().numpy(), x.grad.numpy()
@@ -286,7 +301,11 @@ def test_matches_torch_autograd(shape, reduction, squared):
         grad_output = None
     # A bool indicator here; padded indices of the same labels agree exactly.
     loss, grad = multilabel_hinge_loss_and_grad(
-        scores, indicator, margin=margin, squared=squared, reduction=reduction,
+        scores,
+        indicator,
+        margin=margin,
+        squared=squared,
+        reduction=reduction,
         grad_output=grad_output,
     )
     expected_loss, expected_grad = torch_hinge(
@@ -299,8 +318,13 @@ def test_matches_torch_autograd(shape, reduction, squared):
     if len(shape) == 2:
         padded = forms.pytorch_layout(indicator)
         again = multilabel_hinge_loss_and_grad(
-            scores, padded, margin=margin, squared=squared, reduction=reduction,
-            grad_output=grad_output, **naive.as_indices(scores, padded),
+            scores,
+            padded,
+            margin=margin,
+            squared=squared,
+            reduction=reduction,
+            grad_output=grad_output,
+            **naive.as_indices(scores, padded),
         )
         assert np.array_equal(again[0], loss) and np.array_equal(again[1], grad)
 

@@ -7,10 +7,10 @@ Every input here is small: this file also runs with NUMBA_DISABLE_JIT=1
 import contextlib
 import os
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from fastmargin import (
     multilabel_hinge_loss,
     multilabel_margin_loss,
@@ -97,7 +97,9 @@ def test_zero_width_target_gives_zero(reduction):
     loss, grad = loss_and_grad(scores, np.empty((2, 0), dtype=np.int64), reduction=reduction)
     np.testing.assert_array_equal(loss, np.zeros(2) if reduction == "none" else 0.0)
     np.testing.assert_array_equal(grad, np.zeros((2, 3)))
-    loss_1d, grad_1d = loss_and_grad(scores[0], np.empty(0, dtype=np.int32), reduction=reduction)
+    loss_1d, grad_1d = loss_and_grad(
+        scores[0], np.empty(0, dtype=np.int32), reduction=reduction
+    )
     assert loss_1d == 0.0
     np.testing.assert_array_equal(grad_1d, np.zeros(3))
 
@@ -220,7 +222,9 @@ def test_nan_score_makes_its_row_nan(dtype, nan_on, n_targets):
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_nan_in_row_without_pairs_gives_zero(dtype):
-    scores = np.array([[np.nan, 1.0, 2.0], [np.nan, np.nan, 0.0], [1.0, np.nan, 0.0]], dtype=dtype)
+    scores = np.array(
+        [[np.nan, 1.0, 2.0], [np.nan, np.nan, 0.0], [1.0, np.nan, 0.0]], dtype=dtype
+    )
     # Row 0: no targets; row 1: no targets (empty after -1); row 2: all classes.
     target = np.array([[-1, 0, 1], [-1, -1, -1], [2, 0, 1]])
     loss, grad = loss_and_grad(scores, target, reduction="none")
@@ -355,7 +359,9 @@ def test_any_integer_target_dtype(target_dtype):
         target = np.array([[5, 0, 0, 2], [1, 1, 1, 1], [3, 4, 2, 0], [0, 1, 2, 3]])
     converted = target.astype(target_dtype)
     loss, grad = loss_and_grad(scores, converted, reduction="none")
-    expected_loss, expected_grad = loss_and_grad(scores, target.astype(np.int64), reduction="none")
+    expected_loss, expected_grad = loss_and_grad(
+        scores, target.astype(np.int64), reduction="none"
+    )
     assert np.array_equal(loss, expected_loss)
     assert np.array_equal(grad, expected_grad)
     assert_matches_reference(scores, converted, reduction="mean")
@@ -469,8 +475,12 @@ def test_junk_after_first_minus_one_is_not_checked(reduction):
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize(
     "target",
-    [np.array([[0.0, 1.0, 2.0]]), np.array([["0", "1", "0"]]), [[0.5, 1, 0]],
-     np.array([[0.0, 1.0]])],
+    [
+        np.array([[0.0, 1.0, 2.0]]),
+        np.array([["0", "1", "0"]]),
+        [[0.5, 1, 0]],
+        np.array([[0.0, 1.0]]),
+    ],
     ids=["float", "str", "list-of-float", "float-as-indices"],
 )
 def test_non_integer_target_is_type_error(function, target):
@@ -494,8 +504,11 @@ def test_bool_target_is_an_indicator_never_indices(function):
     indicator = np.array([[False, True, True]])
     expected = function(scores, np.array([[1, 2, -1]]))
     got = function(scores, indicator)
-    for a, b in zip(got if isinstance(got, tuple) else (got,),
-                    expected if isinstance(expected, tuple) else (expected,), strict=True):
+    for a, b in zip(
+        got if isinstance(got, tuple) else (got,),
+        expected if isinstance(expected, tuple) else (expected,),
+        strict=True,
+    ):
         assert np.array_equal(a, b)
 
 

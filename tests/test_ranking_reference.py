@@ -8,14 +8,13 @@ slope 0 there. A second test uses continuous random scores, which never sit
 on a kink.
 """
 
-
+import forms
+import naive
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import forms
-import naive
 from fastmargin import (
     multilabel_margin_loss,
     multilabel_margin_loss_and_grad,
@@ -61,9 +60,7 @@ def ranking_cases(draw):
     grad_output = None
     if draw(st.booleans()):
         if reduction == "none":
-            weights = draw(
-                st.lists(st.integers(-8, 8), min_size=n_rows, max_size=n_rows)
-            )
+            weights = draw(st.lists(st.integers(-8, 8), min_size=n_rows, max_size=n_rows))
             grad_output = np.array(weights, dtype=np.float64) / 4
             if one_dimensional:
                 grad_output = grad_output.reshape(())
@@ -93,8 +90,13 @@ def check_against_reference(
     scores, target, margin, reduction, grad_output, rtol, normalize=True
 ):
     loss, grad = multilabel_margin_loss_and_grad(
-        scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
-        normalize=normalize, **naive.as_indices(scores, target),
+        scores,
+        target,
+        margin=margin,
+        reduction=reduction,
+        grad_output=grad_output,
+        normalize=normalize,
+        **naive.as_indices(scores, target),
     )
     check_result_types(loss, grad, scores, reduction)
 
@@ -106,12 +108,21 @@ def check_against_reference(
 
     # The fused call returns exactly what the two separate calls return.
     loss_only = multilabel_margin_loss(
-        scores, target, margin=margin, reduction=reduction, normalize=normalize,
+        scores,
+        target,
+        margin=margin,
+        reduction=reduction,
+        normalize=normalize,
         **naive.as_indices(scores, target),
     )
     grad_only = multilabel_margin_loss_grad(
-        scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
-        normalize=normalize, **naive.as_indices(scores, target),
+        scores,
+        target,
+        margin=margin,
+        reduction=reduction,
+        grad_output=grad_output,
+        normalize=normalize,
+        **naive.as_indices(scores, target),
     )
     check_result_types(loss_only, grad_only, scores, reduction)
     assert np.array_equal(loss_only, loss, equal_nan=True)
@@ -138,8 +149,14 @@ def test_matches_reference_on_dyadic_grid(case, normalize):
 )
 # One class, one row, target [[0]]: it looks like a 0/1 indicator (warns).
 @example(
-    seed=1, dtype=np.float32, target_dtype=np.int32, reduction="none",
-    one_dimensional=False, n_rows=1, n_classes=1, extra_width=0,
+    seed=1,
+    dtype=np.float32,
+    target_dtype=np.int32,
+    reduction="none",
+    one_dimensional=False,
+    n_rows=1,
+    n_classes=1,
+    extra_width=0,
 )
 def test_matches_reference_on_continuous_scores(
     seed, dtype, target_dtype, reduction, one_dimensional, n_rows, n_classes, extra_width
@@ -167,7 +184,11 @@ def test_matches_reference_on_continuous_scores(
         scores, target = scores[0], target[0]
 
     loss, grad = multilabel_margin_loss_and_grad(
-        scores, target, margin=margin, reduction=reduction, grad_output=grad_output,
+        scores,
+        target,
+        margin=margin,
+        reduction=reduction,
+        grad_output=grad_output,
         **naive.as_indices(scores, target),
     )
     check_result_types(loss, grad, scores, reduction)

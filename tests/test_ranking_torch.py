@@ -7,6 +7,7 @@ too, so the padding drawn here stays in [-1, C).
 
 import math
 
+import naive
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,6 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-import naive
 from fastmargin import (
     multilabel_margin_loss,
     multilabel_margin_loss_and_grad,
@@ -49,7 +49,9 @@ def pytorch_layout_targets(rng, n_rows, n_classes):
         if n_used < n_classes:
             target[row, n_used] = -1
             # Padding: anything PyTorch accepts, never read by either side.
-            target[row, n_used + 1 :] = rng.integers(-1, n_classes, size=n_classes - n_used - 1)
+            target[row, n_used + 1 :] = rng.integers(
+                -1, n_classes, size=n_classes - n_used - 1
+            )
     return target
 
 
@@ -285,15 +287,23 @@ def rows_of_mixed_magnitudes(draw):
     n_classes = draw(st.integers(2, 14))
     big = st.builds(
         lambda sign, exponent, nudge: sign * 10.0**exponent + nudge,
-        st.sampled_from([-1.0, 1.0]), st.integers(4, 30),
+        st.sampled_from([-1.0, 1.0]),
+        st.integers(4, 30),
         st.sampled_from([0.0, 0.5, -0.75, 1.0]),
     )
     value = st.one_of(
-        st.floats(-3, 3, allow_nan=False, width=32), st.sampled_from([0.0, -0.0]), big,
+        st.floats(-3, 3, allow_nan=False, width=32),
+        st.sampled_from([0.0, -0.0]),
+        big,
     )
     scores = np.array(
-        draw(st.lists(st.lists(value, min_size=n_classes, max_size=n_classes),
-                      min_size=n_rows, max_size=n_rows)),
+        draw(
+            st.lists(
+                st.lists(value, min_size=n_classes, max_size=n_classes),
+                min_size=n_rows,
+                max_size=n_rows,
+            )
+        ),
     ).astype(dtype)
     target = np.full((n_rows, n_classes + 1), -1)  # every row ends with a -1
     for row in range(n_rows):

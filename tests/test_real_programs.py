@@ -507,7 +507,8 @@ def test_fastmargin_cache_setting(tmp_path, setting, writes_cache):
         """
         fm.multilabel_hinge_loss(np.ones((2, 3), np.float32), np.array([[0], [1]]))
         """,
-        NUMBA_CACHE_DIR=str(tmp_path), FASTMARGIN_CACHE=setting,
+        NUMBA_CACHE_DIR=str(tmp_path),
+        FASTMARGIN_CACHE=setting,
     )
     cached = [path.name for path in tmp_path.rglob("*") if path.suffix in (".nbi", ".nbc")]
     assert bool(cached) == writes_cache, cached

@@ -12,14 +12,14 @@ test_threads_and_nojit.py).
 
 import warnings
 
+import forms
+import naive
 import numpy as np
 import pytest
 import scipy.sparse
 from hypothesis import given
 from hypothesis import strategies as st
 
-import forms
-import naive
 from fastmargin import (
     AdaptiveMargins,
     indicator_from_targets,
@@ -93,18 +93,27 @@ def dense_index_forms(indicator, rng, *, duplicates):
         "pytorch_int64": forms.pytorch_layout(indicator, np.int64),
         "pytorch_int32": forms.pytorch_layout(indicator, np.int32),
         "compact_int64": forms.padded_rows(
-            indicator, rng, width=compact_width, shuffle=False, duplicates=False,
+            indicator,
+            rng,
+            width=compact_width,
+            shuffle=False,
+            duplicates=False,
             junk=False,
         ),
         "compact_int32_unsorted": forms.padded_rows(
-            indicator, rng, width=compact_width, dtype=np.int32, duplicates=False,
+            indicator,
+            rng,
+            width=compact_width,
+            dtype=np.int32,
+            duplicates=False,
             junk=False,
         ),
         "wide_unsorted_junk": forms.padded_rows(
             indicator, rng, width=n_classes + 4, duplicates=duplicates
         ),
-        "int8": forms.padded_rows(indicator, rng, dtype=np.int8, duplicates=duplicates,
-                                  junk=False),
+        "int8": forms.padded_rows(
+            indicator, rng, dtype=np.int8, duplicates=duplicates, junk=False
+        ),
         "int16_fortran": np.asfortranarray(
             forms.padded_rows(indicator, rng, dtype=np.int16, duplicates=duplicates)
         ),
@@ -226,8 +235,9 @@ def padded_targets(draw):
         n_used = draw(st.integers(0, width))
         row = draw(st.lists(st.integers(0, n_classes - 1), min_size=n_used, max_size=n_used))
         if n_used < width:
-            row += [-1] + draw(st.lists(junk, min_size=width - n_used - 1,
-                                        max_size=width - n_used - 1))
+            row += [-1] + draw(
+                st.lists(junk, min_size=width - n_used - 1, max_size=width - n_used - 1)
+            )
         rows.append(row)
     dtype = draw(st.sampled_from([np.int8, np.int16, np.int32, np.int64]))
     target = np.array(rows, dtype=np.int64).reshape(n_rows, width).astype(dtype)
@@ -250,7 +260,7 @@ def test_narrow_index_rows_keep_their_entries_up_to_the_first_minus_one(case):
     assert rows.width == target.shape[1] and rows.padded_source is not None
     for row, entries in enumerate(target.tolist()):
         kept = entries[: entries.index(-1) + 1] if -1 in entries else entries
-        assert rows.indices[rows.indptr[row]:rows.indptr[row + 1]].tolist() == kept
+        assert rows.indices[rows.indptr[row] : rows.indptr[row + 1]].tolist() == kept
     assert rows.indptr[0] == 0 and rows.indptr[-1] == rows.indices.size
 
 
@@ -346,8 +356,9 @@ def test_converter_edge_cases():
         [[1, 2], [-1, -1], [0, -1]],
     )
     # A full row has no -1.
-    np.testing.assert_array_equal(targets_from_indicator(np.ones((2, 3), bool)),
-                                  [[0, 1, 2], [0, 1, 2]])
+    np.testing.assert_array_equal(
+        targets_from_indicator(np.ones((2, 3), bool)), [[0, 1, 2], [0, 1, 2]]
+    )
     # Non-contiguous and Fortran-ordered inputs.
     indicator = np.asfortranarray(np.random.default_rng(0).random((4, 6)) < 0.5)
     np.testing.assert_array_equal(
@@ -461,8 +472,10 @@ def test_zero_one_integer_target_of_the_input_shape_needs_a_format(function, nam
 
 @pytest.mark.parametrize("function", ALL_FUNCTIONS)
 def test_one_dimensional_zero_one_target_needs_a_format(function):
-    for scores, target in ((np.array([0.5, -1.0, 2.0]), np.array([0, 1, 1])),
-                           (np.array([7.0]), np.array([0]))):  # one class, label 0
+    for scores, target in (
+        (np.array([0.5, -1.0, 2.0]), np.array([0, 1, 1])),
+        (np.array([7.0]), np.array([0])),
+    ):  # one class, label 0
         with pytest.raises(ValueError, match=AMBIGUOUS):
             function(scores, target)
         assert_identical(
@@ -619,8 +632,10 @@ def test_read_only_non_canonical_sparse_target():
     for name in ("csr_messy", "csr_messy_array", "coo_messy"):
         matrix = forms.sparse_form(indicator, name, rng)
         assert not matrix.has_canonical_format
-        arrays = (matrix.data, matrix.indices, matrix.indptr) if name != "coo_messy" else (
-            matrix.data, matrix.row, matrix.col
+        arrays = (
+            (matrix.data, matrix.indices, matrix.indptr)
+            if name != "coo_messy"
+            else (matrix.data, matrix.row, matrix.col)
         )
         for array in arrays:
             array.setflags(write=False)
@@ -661,6 +676,7 @@ def test_read_only_fortran_and_strided_inputs_and_targets(dtype):
     assert_same(all_calls(strided, big_padded[::2, ::2], np.ones(6)))
     # Reversed rows of both (a negative stride).
     reversed_expected = all_calls(scores[::-1].copy(), indicator[::-1].copy(), np.ones(6))
-    for a, b in zip(all_calls(scores[::-1], indicator[::-1], np.ones(6)), reversed_expected,
-                    strict=True):
+    for a, b in zip(
+        all_calls(scores[::-1], indicator[::-1], np.ones(6)), reversed_expected, strict=True
+    ):
         assert_identical(a, b)

@@ -122,9 +122,7 @@ def test_identical_for_one_and_two_threads(dtype, target_dtype):
     for n_threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
         assert_identical(one, run_with_threads(n_threads, scores, target))
         small = scores[5:7], target[5:7]  # 9 and 12 targets, 2 rows
-        assert_identical(
-            run_with_threads(1, *small), run_with_threads(n_threads, *small)
-        )
+        assert_identical(run_with_threads(1, *small), run_with_threads(n_threads, *small))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -201,7 +199,8 @@ COLD_AND_WARM_SCRIPT = textwrap.dedent(
                 loss, grad = adaptive.loss_and_grad(
                     scores, target, squared=squared, reduction="none"
                 )
-                results["adaptive " + key] = (loss.tobytes() + adaptive.margins.tobytes()).hex()
+                margins = adaptive.margins.tobytes()
+                results["adaptive " + key] = (loss.tobytes() + margins).hex()
     print(json.dumps(results))
     """
 )

@@ -122,12 +122,18 @@ def build_parser(prog="fastmargin"):
         help="(default: both)",
     )
     precompile.add_argument(
-        "--dtype", choices=_precompile.DTYPES, nargs="+", default=["float32"],
+        "--dtype",
+        choices=_precompile.DTYPES,
+        nargs="+",
+        default=["float32"],
         help="score dtypes (default float32)",
     )
     precompile.add_argument(
-        "--target", choices=_precompile.TARGETS, nargs="+",
-        default=["int64"], help="target forms (default int64 indices)",
+        "--target",
+        choices=_precompile.TARGETS,
+        nargs="+",
+        default=["int64"],
+        help="target forms (default int64 indices)",
     )
     precompile.add_argument(
         "--all", action="store_true", help="every loss, dtype and target form"

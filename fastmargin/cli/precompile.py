@@ -22,7 +22,9 @@ def command_precompile(args):
     """
     if args.all:
         args.loss, args.dtype, args.target = (
-            _precompile.LOSSES, _precompile.DTYPES, _precompile.TARGETS
+            _precompile.LOSSES,
+            _precompile.DTYPES,
+            _precompile.TARGETS,
         )
     print(
         f"compiling {', '.join(args.loss)} for {', '.join(args.dtype)} scores and "

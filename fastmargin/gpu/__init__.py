@@ -12,7 +12,7 @@ def gpu_unavailable_reason():
     if importlib.util.find_spec("numba_cuda") is None:
         return (
             "the numba-cuda package is not installed; install it with "
-            "pip install \"fastmargin[cuda]\""
+            'pip install "fastmargin[cuda]"'
         )
     from numba import cuda
 

@@ -167,8 +167,9 @@ def contiguous_2d(view, shape, dtype, library):
         _, copy = new_array(shape, dtype, library)
         kernel = common.copy_rows
     if copy.size:
-        common.launch_flat(kernel, view.shape[0] if view.ndim == 1 else copy.size,
-                                library.stream, view, copy)
+        common.launch_flat(
+            kernel, view.shape[0] if view.ndim == 1 else copy.size, library.stream, view, copy
+        )
     return copy.reshape(shape)
 
 
@@ -176,7 +177,5 @@ def padded_rows(indices, width, library, may_be_indicator):
     """LabelRows of a C-contiguous (N, K) padded index array on the device."""
     n_rows = indices.shape[0]
     _, indptr = new_array((n_rows + 1,), np.int64, library)
-    common.launch_flat(
-        common.fill_padded_indptr, n_rows + 1, library.stream, indptr, width
-    )
+    common.launch_flat(common.fill_padded_indptr, n_rows + 1, library.stream, indptr, width)
     return LabelRows(indptr, indices.reshape(-1), True, width, None, None, may_be_indicator)

@@ -55,8 +55,21 @@ _block_rows = gpu_kernel(device=True)(block_rows.py_func)
 
 @gpu_kernel()
 def hinge_rows_kernel(
-    scores, indptr, indices, padded, indicator, margins, squared, loss_divisor, loss,
-    status, grad, grad_scale, label_sums, labels, masks,
+    scores,
+    indptr,
+    indices,
+    padded,
+    indicator,
+    margins,
+    squared,
+    loss_divisor,
+    loss,
+    status,
+    grad,
+    grad_scale,
+    label_sums,
+    labels,
+    masks,
 ):
     """Fill ``loss``, ``status`` (and ``grad``, ``label_sums`` unless None)
     for block b's contiguous rows; ``labels`` (G, >= width) int64 and
@@ -139,9 +152,25 @@ def _grid(n_rows, n_classes, width, indicator, label_sums):
     return row_blocks(n_rows, limit)
 
 
-def launch_hinge(scores, indptr, indices, padded, width, indicator, margins, squared,
-                 loss_divisor, loss, status, grad, grad_scale, label_sums, stream,
-                 threads=None, allocate=None):
+def launch_hinge(
+    scores,
+    indptr,
+    indices,
+    padded,
+    width,
+    indicator,
+    margins,
+    squared,
+    loss_divisor,
+    loss,
+    status,
+    grad,
+    grad_scale,
+    label_sums,
+    stream,
+    threads=None,
+    allocate=None,
+):
     """Launch the hinge kernel on ``stream`` (asynchronously): fills ``loss``
     and ``status`` (and ``grad``, ``label_sums`` unless None) for every row,
     as ``kernels/hinge.hinge_rows`` does. Arguments as there (all device arrays),
@@ -163,6 +192,19 @@ def launch_hinge(scores, indptr, indices, padded, width, indicator, margins, squ
         labels = allocate((blocks, 1), np.int64)
         masks = allocate((blocks, 1), np.uint8)
     hinge_rows_kernel[blocks, threads, stream](
-        scores, indptr, indices, bool(padded), indicator, margins, bool(squared),
-        float(loss_divisor), loss, status, grad, grad_scale, label_sums, labels, masks,
+        scores,
+        indptr,
+        indices,
+        bool(padded),
+        indicator,
+        margins,
+        bool(squared),
+        float(loss_divisor),
+        loss,
+        status,
+        grad,
+        grad_scale,
+        label_sums,
+        labels,
+        masks,
     )

@@ -81,7 +81,11 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator, target
     stream = library.stream
     if not is_gpu_array(target):
         rows = as_label_rows(
-            target, n_rows, n_classes, one_dimensional, keep_indicator=keep_indicator,
+            target,
+            n_rows,
+            n_classes,
+            one_dimensional,
+            keep_indicator=keep_indicator,
             target_format=target_format,
         )
         indicator = rows.indicator
@@ -91,7 +95,9 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator, target
             indicator=None if indicator is None else to_device(indicator, library),
         )
     if scipy.sparse.issparse(target) or type(target).__module__.startswith("cupyx"):
-        raise TypeError("a sparse target on the GPU is not supported: pass a scipy.sparse matrix")
+        raise TypeError(
+            "a sparse target on the GPU is not supported: pass a scipy.sparse matrix"
+        )
     view = device_view(target, library, "target")
     dtype = np.dtype(view.dtype)
     check_target_format(target_format)
@@ -107,12 +113,14 @@ def _label_rows(target, scores, one_dimensional, library, keep_indicator, target
             return LabelRows(
                 new_array((n_rows + 1,), np.int64, library)[1],
                 new_array((0,), np.int64, library)[1],
-                False, 0, indicator, None, False,
+                False,
+                0,
+                indicator,
+                None,
+                False,
             )
         _, labels = new_array(scores.shape, np.int64, library)
-        common.launch_flat(
-            common.labels_from_indicator, n_rows, stream, indicator, labels
-        )
+        common.launch_flat(common.labels_from_indicator, n_rows, stream, indicator, labels)
         return padded_rows(labels, n_classes, library, may_be_indicator=False)
     width = view.shape[view.ndim - 1]
     shape = (n_rows, width)
@@ -129,9 +137,7 @@ def _gradient_scale(grad_output, reduction, n_rows, loss_divisor, one_dimensiona
     with the CPU's checks and the CPU's arithmetic."""
 
     if not is_gpu_array(grad_output):
-        scale = gradient_scale(
-            grad_output, reduction, n_rows, loss_divisor, one_dimensional
-        )
+        scale = gradient_scale(grad_output, reduction, n_rows, loss_divisor, one_dimensional)
         return to_device(np.ascontiguousarray(scale), library)
     weights = device_view(grad_output, library, "grad_output")
     check_grad_output(
@@ -176,15 +182,22 @@ def _check_out(out, scores, one_dimensional, inputs, library):
 
 
 def prepare(
-    input, target, library, *, reduction, normalize, grad_output, with_grad, out,
-    keep_indicator, target_format,
+    input,
+    target,
+    library,
+    *,
+    reduction,
+    normalize,
+    grad_output,
+    with_grad,
+    out,
+    keep_indicator,
+    target_format,
 ):
     """Validated device inputs and allocated outputs, as ``_host.prepare``."""
     scores, one_dimensional = as_scores(input, library)
     n_rows, n_classes = scores.shape
-    rows = _label_rows(
-        target, scores, one_dimensional, library, keep_indicator, target_format
-    )
+    rows = _label_rows(target, scores, one_dimensional, library, keep_indicator, target_format)
     check_reduction(reduction)
     loss_divisor = row_divisor(normalize, n_classes)
     grad = grad_scale = grad_result = None
@@ -202,14 +215,21 @@ def prepare(
                 "target": (target, rows.indptr, rows.indices, rows.indicator),
                 "grad_output": (grad_output,),
             }
-            grad, grad_result = _check_out(
-                out, scores, one_dimensional, inputs, library
-            )
+            grad, grad_result = _check_out(out, scores, one_dimensional, inputs, library)
     loss = new_array((n_rows,), np.float64, library)[1]
     status = new_array((n_rows,), np.int64, library)[1]
     return GpuBatch(
-        library, scores, one_dimensional, rows, target, loss_divisor, loss, status, grad,
-        grad_scale, grad_result,
+        library,
+        scores,
+        one_dimensional,
+        rows,
+        target,
+        loss_divisor,
+        loss,
+        status,
+        grad,
+        grad_scale,
+        grad_result,
     )
 
 
@@ -247,7 +267,11 @@ def _raise_for_bad_target(batch):
         target = device_view(target, library, "target").copy_to_host(stream=library.stream)
     n_rows, n_classes = batch.scores.shape
     rows = as_label_rows(
-        target, n_rows, n_classes, batch.one_dimensional, keep_indicator=False,
+        target,
+        n_rows,
+        n_classes,
+        batch.one_dimensional,
+        keep_indicator=False,
         target_format="indices",  # only index targets have bad entries
     )
     status = batch.status.copy_to_host(stream=library.stream)
@@ -269,9 +293,7 @@ def reduce_losses(row_losses, reduction, dtype, one_dimensional, library):
     result, view = new_array((1,), dtype, library)
     if n_rows:
         divisor = float(n_rows) if reduction == "mean" else 1.0
-        common.reduce_rows[1, common.REDUCE_THREADS, stream](
-            row_losses, divisor, view
-        )
+        common.reduce_rows[1, common.REDUCE_THREADS, stream](row_losses, divisor, view)
     else:
         common.fill[1, 1, stream](view, np.nan if reduction == "mean" else 0.0)
     if library.name == "numpy":
@@ -280,22 +302,46 @@ def reduce_losses(row_losses, reduction, dtype, one_dimensional, library):
 
 
 def ranking(
-    input, target, *, margin, reduction, normalize, grad_output, with_grad, out,
+    input,
+    target,
+    *,
+    margin,
+    reduction,
+    normalize,
+    grad_output,
+    with_grad,
+    out,
     target_format,
 ):
     """The ranking loss on the GPU, as ``_host.ranking``."""
     with on_gpu(input) as library:
         batch = prepare(
-            input, target, library, reduction=reduction, normalize=normalize,
-            grad_output=grad_output, with_grad=with_grad, out=out, keep_indicator=False,
+            input,
+            target,
+            library,
+            reduction=reduction,
+            normalize=normalize,
+            grad_output=grad_output,
+            with_grad=with_grad,
+            out=out,
+            keep_indicator=False,
             target_format=target_format,
         )
         margin = check_margin(margin, np.dtype(batch.scores.dtype))
         rows = batch.rows
         if batch.scores.shape[0]:
             launch_ranking(
-                batch.scores, rows.indptr, rows.indices, rows.padded, rows.width, margin,
-                batch.loss_divisor, batch.loss, batch.status, batch.grad, batch.grad_scale,
+                batch.scores,
+                rows.indptr,
+                rows.indices,
+                rows.padded,
+                rows.width,
+                margin,
+                batch.loss_divisor,
+                batch.loss,
+                batch.status,
+                batch.grad,
+                batch.grad_scale,
                 library.stream,
                 allocate=allocator(library),
             )
@@ -303,16 +349,33 @@ def ranking(
 
 
 def hinge(
-    input, target, *, margin, squared, reduction, normalize, grad_output, with_grad, out,
-    target_format, label_sums=None,
+    input,
+    target,
+    *,
+    margin,
+    squared,
+    reduction,
+    normalize,
+    grad_output,
+    with_grad,
+    out,
+    target_format,
+    label_sums=None,
 ):
     """The per-label hinge on the GPU, as ``_host.hinge``: ``label_sums``
     (host float64 zeros of shape (blocks, C)), when given, receives the
     per-label sums of each block of rows."""
     with on_gpu(input) as library:
         batch = prepare(
-            input, target, library, reduction=reduction, normalize=normalize,
-            grad_output=grad_output, with_grad=with_grad, out=out, keep_indicator=True,
+            input,
+            target,
+            library,
+            reduction=reduction,
+            normalize=normalize,
+            grad_output=grad_output,
+            with_grad=with_grad,
+            out=out,
+            keep_indicator=True,
             target_format=target_format,
         )
         n_rows, n_classes = batch.scores.shape
@@ -327,9 +390,21 @@ def hinge(
         rows = batch.rows
         if n_rows:
             launch_hinge(
-                batch.scores, rows.indptr, rows.indices, rows.padded, rows.width,
-                rows.indicator, margins, squared, batch.loss_divisor, batch.loss,
-                batch.status, batch.grad, batch.grad_scale, sums, library.stream,
+                batch.scores,
+                rows.indptr,
+                rows.indices,
+                rows.padded,
+                rows.width,
+                rows.indicator,
+                margins,
+                squared,
+                batch.loss_divisor,
+                batch.loss,
+                batch.status,
+                batch.grad,
+                batch.grad_scale,
+                sums,
+                library.stream,
                 allocate=allocator(library),
             )
         loss, grad = finish(batch, reduction)

@@ -203,8 +203,25 @@ def _pairwise_sum(x, classes, n_targets, native_margin, sums):
 
 @gpu_kernel(device=True)
 def _ranking_row(
-    scores, row, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
-    grad_scale, capacity, classes, sorted_scores, thresholds, violations, gaps, sums, flags,
+    scores,
+    row,
+    indptr,
+    indices,
+    padded,
+    margin,
+    loss_divisor,
+    loss,
+    status,
+    grad,
+    grad_scale,
+    capacity,
+    classes,
+    sorted_scores,
+    thresholds,
+    violations,
+    gaps,
+    sums,
+    flags,
 ):
     """Compute row ``row`` with the whole block (every thread calls it).
 
@@ -224,8 +241,14 @@ def _ranking_row(
     cuda.syncthreads()
     start = indptr[row]
     n, row_status = _read_row(
-        indices, start, indptr[row + 1] - start, padded, n_classes, classes,
-        capacity, flags,
+        indices,
+        start,
+        indptr[row + 1] - start,
+        padded,
+        n_classes,
+        classes,
+        capacity,
+        flags,
     )
     if tid == 0:
         status[row] = row_status
@@ -315,11 +338,7 @@ def _ranking_row(
         if grad is not None:
             grad[row, j] = count * scale
         if not math.isfinite(value):
-            if (
-                value != value
-                or (value < 0 and part_pos_inf)
-                or (value > 0 and part_neg_inf)
-            ):
+            if value != value or (value < 0 and part_pos_inf) or (value > 0 and part_neg_inf):
                 undefined = 1
     row_sum = block_sum(partial, sums)
     undefined = cuda.syncthreads_or(np.int32(undefined))
@@ -361,7 +380,16 @@ def _ranking_row(
 
 @gpu_kernel()
 def ranking_kernel(
-    scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
+    scores,
+    indptr,
+    indices,
+    padded,
+    margin,
+    loss_divisor,
+    loss,
+    status,
+    grad,
+    grad_scale,
     capacity,
 ):
     """Every row with at most ``capacity`` (<= SHARED_TARGETS) used entries,
@@ -376,16 +404,45 @@ def ranking_kernel(
     flags = cuda.shared.array(_FLAGS, np.int64)
     for row in range(cuda.blockIdx.x, scores.shape[0], cuda.gridDim.x):
         _ranking_row(
-            scores, row, indptr, indices, padded, margin, loss_divisor, loss, status,
-            grad, grad_scale, capacity, classes, sorted_scores, thresholds, violations,
-            gaps, sums, flags,
+            scores,
+            row,
+            indptr,
+            indices,
+            padded,
+            margin,
+            loss_divisor,
+            loss,
+            status,
+            grad,
+            grad_scale,
+            capacity,
+            classes,
+            sorted_scores,
+            thresholds,
+            violations,
+            gaps,
+            sums,
+            flags,
         )
 
 
 @gpu_kernel()
 def ranking_long_kernel(
-    scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
-    all_classes, all_sorted_scores, all_thresholds, all_violations, all_gaps,
+    scores,
+    indptr,
+    indices,
+    padded,
+    margin,
+    loss_divisor,
+    loss,
+    status,
+    grad,
+    grad_scale,
+    all_classes,
+    all_sorted_scores,
+    all_thresholds,
+    all_violations,
+    all_gaps,
 ):
     """The rows ``ranking_kernel`` deferred, each block on its own rows of
     the global scratch (``all_thresholds.shape[1]`` >= every row's entries)."""
@@ -403,9 +460,25 @@ def ranking_long_kernel(
         # only after that barrier does thread 0 overwrite it.
         if status[row] == _ROW_DEFERRED:
             _ranking_row(
-                scores, row, indptr, indices, padded, margin, loss_divisor, loss,
-                status, grad, grad_scale, capacity, classes, sorted_scores, thresholds,
-                violations, gaps, sums, flags,
+                scores,
+                row,
+                indptr,
+                indices,
+                padded,
+                margin,
+                loss_divisor,
+                loss,
+                status,
+                grad,
+                grad_scale,
+                capacity,
+                classes,
+                sorted_scores,
+                thresholds,
+                violations,
+                gaps,
+                sums,
+                flags,
             )
 
 
@@ -421,13 +494,27 @@ def long_row_scratch(n_rows, width):
 
 
 def launch_ranking(
-    scores, indptr, indices, padded, width, margin, loss_divisor, loss, status, grad,
-    grad_scale, stream, threads=None, shared_targets=None, allocate=None,
+    scores,
+    indptr,
+    indices,
+    padded,
+    width,
+    margin,
+    loss_divisor,
+    loss,
+    status,
+    grad,
+    grad_scale,
+    stream,
+    threads=None,
+    shared_targets=None,
+    allocate=None,
 ):
     """Launch the fused ranking loss (+ gradient) on ``stream``.
 
-    Same contract and results as the CPU kernels run by ``_host.ranking_kernels`` (device arrays;
-    ``grad`` and ``grad_scale`` both None or both arrays). ``threads``: per
+    Same contract and results as the CPU kernels run by
+    ``_host.ranking_kernels`` (device arrays; ``grad`` and ``grad_scale``
+    both None or both arrays). ``threads``: per
     block (a power of two <= MAX_THREADS), by default
     ``threads_per_row(C)``. ``shared_targets`` lowers the shared-memory
     capacity below SHARED_TARGETS (tests use it to run the long-row path on
@@ -448,7 +535,16 @@ def launch_ranking(
     margin, loss_divisor = float(margin), float(loss_divisor)
     padded = bool(padded)
     ranking_kernel[blocks, threads, stream](
-        scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad, grad_scale,
+        scores,
+        indptr,
+        indices,
+        padded,
+        margin,
+        loss_divisor,
+        loss,
+        status,
+        grad,
+        grad_scale,
         np.int64(capacity),
     )
     if width > capacity:
@@ -462,7 +558,19 @@ def launch_ranking(
         all_violations = allocate((long_blocks, slots + 1), np.int64)
         all_gaps = allocate((long_blocks, slots + 1), np.float64)
         ranking_long_kernel[long_blocks, threads, stream](
-            scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
+            scores,
+            indptr,
+            indices,
+            padded,
+            margin,
+            loss_divisor,
+            loss,
+            status,
+            grad,
             grad_scale,
-            all_classes, all_sorted, all_thresholds, all_violations, all_gaps,
+            all_classes,
+            all_sorted,
+            all_thresholds,
+            all_violations,
+            all_gaps,
         )

@@ -19,12 +19,13 @@ one loop serves every target form, and a label listed twice is one label.
 
 Contract of the driver (the front end guarantees it): ``scores`` is
 C-contiguous float32/float64 (N, C) with N, C >= 1; ``indptr``, ``indices``,
-``padded``, ``width`` as in ``kernels/labels.py``, or ``indicator`` a C-contiguous
-bool (N, C) array (then the label lists are not read; an empty (0, 0) one
-otherwise: one compiled variant serves both); ``margins`` has the
-scores' dtype, shape (C,) or (1,) (one margin for every class), finite; ``loss_divisor`` a float > 0 (C, or 1
-for the plain sum); ``loss`` float64 (N,); ``status`` int64
-(N,); ``grad`` None or shaped like ``scores``, with ``grad_scale`` float64
+``padded``, ``width`` as in ``kernels/labels.py``, or ``indicator`` a
+C-contiguous bool (N, C) array (then the label lists are not read; an empty
+(0, 0) one otherwise: one compiled variant serves both); ``margins`` has the
+scores' dtype, shape (C,) or (1,) (one margin for every class), finite;
+``loss_divisor`` a float > 0 (C, or 1 for the plain sum); ``loss`` float64
+(N,); ``status`` int64 (N,); ``grad`` None or shaped like ``scores``, with
+``grad_scale`` float64
 (N,); ``label_sums`` None or float64 zeros of shape (n_blocks, C);
 ``1 <= n_blocks <= N``.
 """
@@ -47,8 +48,23 @@ TERMS_CHUNK = 2048
 
 @cpu_kernel(fastmath=ORDERED_FASTMATH)
 def hinge_rows(
-    scores, indptr, indices, padded, width, indicator, margins, squared, loss_divisor, loss,
-    status, grad, grad_scale, label_sums, n_blocks, first_block, stop_block,
+    scores,
+    indptr,
+    indices,
+    padded,
+    width,
+    indicator,
+    margins,
+    squared,
+    loss_divisor,
+    loss,
+    status,
+    grad,
+    grad_scale,
+    label_sums,
+    n_blocks,
+    first_block,
+    stop_block,
 ):
     """Fill ``loss`` (and ``grad``, ``label_sums`` unless None) for the rows
     of blocks ``first_block`` to ``stop_block - 1``.
@@ -88,10 +104,22 @@ def hinge_rows(
                 for k in range(n_labels):
                     mask[labels[k]] = True
                 is_label = mask
-            loss[row] = _hinge_row(
-                scores[row], is_label, margins, shared_margins, squared, grad, row, scale,
-                label_sums, block, terms,
-            ) / loss_divisor
+            loss[row] = (
+                _hinge_row(
+                    scores[row],
+                    is_label,
+                    margins,
+                    shared_margins,
+                    squared,
+                    grad,
+                    row,
+                    scale,
+                    label_sums,
+                    block,
+                    terms,
+                )
+                / loss_divisor
+            )
             for k in range(n_labels):
                 mask[labels[k]] = False
 
@@ -104,8 +132,9 @@ def block_rows(block, n_rows, n_blocks):
 
 
 @cpu_kernel(inline="always", fastmath=ORDERED_FASTMATH)
-def _hinge_row(x, is_label, margins, shared_margins, squared, grad, row, scale, label_sums,
-               block, terms):
+def _hinge_row(
+    x, is_label, margins, shared_margins, squared, grad, row, scale, label_sums, block, terms
+):
     """One row's sum of terms; writes its gradient row and adds to its
     block's label sums. ``shared_margins``: TERMS_CHUNK copies of the one
     margin of every class, when ``margins`` holds one (else unused)."""
@@ -119,13 +148,33 @@ def _hinge_row(x, is_label, margins, shared_margins, squared, grad, row, scale, 
             chunk_margins = margins[start:stop]
         if squared:  # constant in each compiled copy of the loop
             _write_terms(
-                x, start, stop, is_label, chunk_margins, True, grad, row, scale, label_sums,
-                block, terms,
+                x,
+                start,
+                stop,
+                is_label,
+                chunk_margins,
+                True,
+                grad,
+                row,
+                scale,
+                label_sums,
+                block,
+                terms,
             )
         else:
             _write_terms(
-                x, start, stop, is_label, chunk_margins, False, grad, row, scale,
-                label_sums, block, terms,
+                x,
+                start,
+                stop,
+                is_label,
+                chunk_margins,
+                False,
+                grad,
+                row,
+                scale,
+                label_sums,
+                block,
+                terms,
             )
         lanes = _add_in_lanes(terms, stop - start, lanes)
     s0, s1, s2, s3, s4, s5, s6, s7 = lanes
@@ -155,8 +204,9 @@ def hinge_element(x, c, is_label, margin, squared):
 
 
 @cpu_kernel(inline="always", fastmath=ORDERED_FASTMATH)
-def _write_terms(x, start, stop, is_label, margins, squared, grad, row, scale, label_sums,
-                 block, terms):
+def _write_terms(
+    x, start, stop, is_label, margins, squared, grad, row, scale, label_sums, block, terms
+):
     """``terms[c - start]`` = class c's hinge term, for classes ``start`` to
     ``stop - 1`` (``margins`` holds theirs, from 0); writes the gradient and
     adds each term to its block's label sum. No sum across classes here: the

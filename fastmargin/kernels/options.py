@@ -134,9 +134,9 @@ def borrowed(typingctx, array):
     """
 
     if isinstance(array, types.NoneType):  # an optional array left out
-        return array(array), lambda context, builder, signature, arguments: (
-            context.get_dummy_value()
-        )
+        return array(
+            array
+        ), lambda context, builder, signature, arguments: context.get_dummy_value()
 
     def codegen(context, builder, signature, arguments):
         source = context.make_array(array)(context, builder, arguments[0])

@@ -126,8 +126,21 @@ def _make_few_targets(with_grad):
 
     @cpu_kernel()
     def few_targets(
-        scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
-        grad_scale, rows, classes, sorted_scores, thresholds, violations,
+        scores,
+        indptr,
+        indices,
+        padded,
+        margin,
+        loss_divisor,
+        loss,
+        status,
+        grad,
+        grad_scale,
+        rows,
+        classes,
+        sorted_scores,
+        thresholds,
+        violations,
     ):
         scores, indptr, indices = borrowed(scores), borrowed(indptr), borrowed(indices)
         loss, status, rows = borrowed(loss), borrowed(status), borrowed(rows)
@@ -138,7 +151,9 @@ def _make_few_targets(with_grad):
         n_classes = scores.shape[1]
         for row in rows:
             x = scores[row]
-            n_targets, row_status = read_labels(indptr, indices, padded, row, n_classes, classes)
+            n_targets, row_status = read_labels(
+                indptr, indices, padded, row, n_classes, classes
+            )
             status[row] = row_status
             if row_status >= 0:
                 loss[row] = np.nan
@@ -160,15 +175,33 @@ def _make_few_targets(with_grad):
             row_sum, magnitude = np.nan, 0.0
             if targets_finite:
                 row_sum, magnitude = small_row_sum(
-                    x, classes, n_targets, sorted_scores, thresholds, offset, violations,
-                    grad, row, scale,
+                    x,
+                    classes,
+                    n_targets,
+                    sorted_scores,
+                    thresholds,
+                    offset,
+                    violations,
+                    grad,
+                    row,
+                    scale,
                 )
             if not counted_sum_holds(row_sum, magnitude, violations, x):
                 status[row] = ROW_NEEDS_EXACT
                 continue
             _finish_row(
-                x, classes, n_targets, thresholds, native_margin, violations, row_sum,
-                loss_divisor, loss, grad, row, scale,
+                x,
+                classes,
+                n_targets,
+                thresholds,
+                native_margin,
+                violations,
+                row_sum,
+                loss_divisor,
+                loss,
+                grad,
+                row,
+                scale,
             )
 
     return few_targets
@@ -177,6 +210,7 @@ def _make_few_targets(with_grad):
 # Indexed by whether the call computes the gradient: borrowing ``grad``
 # would hide from numba that it is None, and with it which branches to drop.
 ranking_few_targets = (_make_few_targets(False), _make_few_targets(True))
+
 
 def sorted_rows_scratch(width, n_classes, dtype):
     """Scratch for ``ranking_many_targets`` and ``ranking_exact``:
@@ -203,9 +237,25 @@ def _make_sorted_rows(exact, with_grad):
 
     @cpu_kernel()
     def sorted_rows(
-        scores, indptr, indices, padded, margin, loss_divisor, loss, status, grad,
-        grad_scale, rows, classes, sorted_scores, thresholds, native_thresholds, violations,
-        buckets, counts, gaps,
+        scores,
+        indptr,
+        indices,
+        padded,
+        margin,
+        loss_divisor,
+        loss,
+        status,
+        grad,
+        grad_scale,
+        rows,
+        classes,
+        sorted_scores,
+        thresholds,
+        native_thresholds,
+        violations,
+        buckets,
+        counts,
+        gaps,
     ):
         scores, indptr, indices = borrowed(scores), borrowed(indptr), borrowed(indices)
         loss, status, rows = borrowed(loss), borrowed(status), borrowed(rows)
@@ -235,8 +285,17 @@ def _make_sorted_rows(exact, with_grad):
             scale = grad_scale[row] if grad is not None else 0.0
             if exact:
                 row_sum = exact_row_sum(
-                    x, classes, n_targets, sorted_scores, thresholds, native_margin,
-                    violations, gaps, grad, row, scale,
+                    x,
+                    classes,
+                    n_targets,
+                    sorted_scores,
+                    thresholds,
+                    native_margin,
+                    violations,
+                    gaps,
+                    grad,
+                    row,
+                    scale,
                 )
                 if has_undefined_pair(x, classes, n_targets, native_margin):
                     row_sum = np.nan
@@ -248,15 +307,36 @@ def _make_sorted_rows(exact, with_grad):
                 row_sum, magnitude = np.nan, 0.0
                 if targets_finite:
                     row_sum, magnitude = counted_row_sum(
-                        x, classes, n_targets, sorted_scores, thresholds, native_thresholds,
-                        offset, violations, buckets, counts, grad, row, scale,
+                        x,
+                        classes,
+                        n_targets,
+                        sorted_scores,
+                        thresholds,
+                        native_thresholds,
+                        offset,
+                        violations,
+                        buckets,
+                        counts,
+                        grad,
+                        row,
+                        scale,
                     )
                 if not counted_sum_holds(row_sum, magnitude, violations, x):
                     status[row] = ROW_NEEDS_EXACT
                     continue
             _finish_row(
-                x, classes, n_targets, thresholds, native_margin, violations, row_sum,
-                loss_divisor, loss, grad, row, scale,
+                x,
+                classes,
+                n_targets,
+                thresholds,
+                native_margin,
+                violations,
+                row_sum,
+                loss_divisor,
+                loss,
+                grad,
+                row,
+                scale,
             )
 
     return sorted_rows
@@ -266,7 +346,9 @@ def _make_sorted_rows(exact, with_grad):
 # ranking_few_targets, with scratch from sorted_rows_scratch); a row whose
 # sum is not finite gets status ROW_NEEDS_EXACT. By whether the call
 # computes the gradient, as ranking_few_targets.
-ranking_many_targets = tuple(_make_sorted_rows(False, with_grad) for with_grad in (False, True))
+ranking_many_targets = tuple(
+    _make_sorted_rows(False, with_grad) for with_grad in (False, True)
+)
 # Rows walked over their non-targets alone: any scores, infinite or NaN
 # included. For the rare rows that the counting passes hand over.
 ranking_exact = tuple(_make_sorted_rows(True, with_grad) for with_grad in (False, True))
@@ -339,8 +421,18 @@ def _centre(sorted_scores, n_targets, targets_finite, native_margin):
 
 @cpu_kernel(inline="always")
 def _finish_row(
-    x, classes, n_targets, thresholds, native_margin, violations, row_sum, loss_divisor,
-    loss, grad, row, scale,
+    x,
+    classes,
+    n_targets,
+    thresholds,
+    native_margin,
+    violations,
+    row_sum,
+    loss_divisor,
+    loss,
+    grad,
+    row,
+    scale,
 ):
     """Store the row's loss, its sum divided by ``loss_divisor``, and its
     targets' gradients (NaN throughout for a NaN sum)."""
@@ -355,8 +447,15 @@ def _finish_row(
             grad[row, :] = np.nan
         else:
             _write_target_gradients(
-                x, classes, n_targets, thresholds, native_margin, violations, grad,
-                row, scale,
+                x,
+                classes,
+                n_targets,
+                thresholds,
+                native_margin,
+                violations,
+                grad,
+                row,
+                scale,
             )
     loss[row] = row_sum / loss_divisor
 
@@ -379,5 +478,3 @@ def _write_target_gradients(
         position = lower_bound(thresholds, 0, n_targets, threshold)
         grad[row, label] = -(repeats * violations[position]) * scale
         k += repeats
-
-

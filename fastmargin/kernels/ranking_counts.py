@@ -41,6 +41,7 @@ FLOAT64_ERROR_LIMIT = 2.0**-44
 # Rounding error per unit of that magnitude: float64's unit roundoff, twice.
 _ROUNDING = 2.0**-52
 
+
 @cpu_kernel(inline="always")
 def small_row_sum(
     x, classes, n_targets, sorted_scores, thresholds, offset, violations, grad, row, scale
@@ -76,7 +77,9 @@ def small_row_sum(
     violations[5] = v5
     violations[6] = v6
     violations[7] = v7
-    magnitude = _scan_magnitude(total, v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7, thresholds, offset)
+    magnitude = _scan_magnitude(
+        total, v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7, thresholds, offset
+    )
     for k in range(n_targets):
         if k > 0 and classes[k] == classes[k - 1]:
             continue
@@ -91,6 +94,7 @@ def small_row_sum(
         magnitude += abs(sorted_scores[p]) * violations[p]
     return total, magnitude
 
+
 @cpu_kernel(inline="always")
 def _scan_magnitude(total, weight, thresholds, offset):
     """``sum_j count_j * |x[j] + offset|`` of a scan that returned ``total``
@@ -99,6 +103,7 @@ def _scan_magnitude(total, weight, thresholds, offset):
     ``(x[j] - thresholds[0])``, never negative, plus a common part."""
     common = thresholds[0] + offset
     return abs(total - weight * common) + weight * abs(common)
+
 
 @cpu_kernel(inline="always")
 def counted_sum_holds(row_sum, magnitude, violations, x):
@@ -112,6 +117,7 @@ def counted_sum_holds(row_sum, magnitude, violations, x):
         return True
     limit = FLOAT32_ERROR_LIMIT if x.itemsize == 4 else FLOAT64_ERROR_LIMIT
     return magnitude * _ROUNDING <= limit * row_sum
+
 
 # Not inlined: an inlined body would take its caller's fastmath flags, and
 # without reassociation LLVM does not vectorise the sum.
@@ -146,6 +152,7 @@ def _scan_eight(x, offset, t0, t1, t2, t3, t4, t5, t6, t7, grad, row, scale):
         if grad is not None:
             grad[row, j] = count * scale
     return total, v0, v1, v2, v3, v4, v5, v6, v7
+
 
 @cpu_kernel(inline="always")
 def counted_row_sum(
@@ -208,6 +215,7 @@ def counted_row_sum(
     weighted, absolute = violations_from_histogram(violations, sorted_scores, n_targets)
     return total - weighted, magnitude + absolute
 
+
 # Not inlined: see _scan_eight.
 @cpu_kernel(fastmath=VECTOR_REDUCTION_FASTMATH, internal=True)
 def _apply_counts(x, offset, counts, grad, row, scale):
@@ -220,6 +228,7 @@ def _apply_counts(x, offset, counts, grad, row, scale):
         if grad is not None:
             grad[row, j] = count * scale
     return total
+
 
 def _make_linear_counts(n_slots):
     """Build the vectorised linear count against ``n_slots`` thresholds.
@@ -242,6 +251,7 @@ def _make_linear_counts(n_slots):
 
     return linear_counts
 
+
 _linear_counts_16 = _make_linear_counts(16)
 
 _linear_counts_24 = _make_linear_counts(24)
@@ -253,6 +263,7 @@ _linear_counts_48 = _make_linear_counts(48)
 _linear_counts_64 = _make_linear_counts(64)
 
 _linear_counts_96 = _make_linear_counts(LINEAR_TARGETS)
+
 
 @cpu_kernel(inline="always")
 def _bucketed_counts(x, thresholds, n_targets, buckets, counts):
@@ -285,6 +296,7 @@ def _bucketed_counts(x, thresholds, n_targets, buckets, counts):
         value = np.float64(x[j])
         key = _bucket_of(value, low, inverse_width, n_buckets)
         counts[j] = lower_bound(thresholds, buckets[key], buckets[key + 1], value)
+
 
 @cpu_kernel(inline="always")
 def _bucket_of(value, low, inverse_width, n_buckets):

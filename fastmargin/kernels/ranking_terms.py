@@ -20,10 +20,20 @@ def target_threshold(score, native_margin, dtype):
     threshold. +inf stays +inf (padding)."""
     return np.float64(dtype.type(score) - native_margin)
 
+
 @cpu_kernel(internal=True)
 def exact_row_sum(
-    x, classes, n_targets, sorted_scores, thresholds, native_margin, violations, gaps,
-    grad, row, scale,
+    x,
+    classes,
+    n_targets,
+    sorted_scores,
+    thresholds,
+    native_margin,
+    violations,
+    gaps,
+    grad,
+    row,
+    scale,
 ):
     """Row sum for any row, walking the non-targets alone, from terms that
     never cancel.
@@ -61,6 +71,7 @@ def exact_row_sum(
     violations_from_histogram(violations, sorted_scores, n_targets)
     return total
 
+
 @cpu_kernel(inline="always")
 def target_gaps(sorted_scores, n_targets, margin, gaps):
     """``gaps[k] = sum_{p<k} (d_{k-1} - d_p)`` for k = 0..T, with
@@ -75,11 +86,13 @@ def target_gaps(sorted_scores, n_targets, margin, gaps):
             step = (sorted_scores[k - 1] - margin) - (sorted_scores[k - 2] - margin)
             gaps[k] += (k - 1) * step
 
+
 @cpu_kernel(inline="always")
 def class_terms(value, count, sorted_scores, margin, gaps):
     """The terms of a class of score ``value`` that violates the first
     ``count`` (> 0) sorted targets: two parts, neither negative."""
     return count * (value - (sorted_scores[count - 1] - margin)) + gaps[count]
+
 
 @cpu_kernel(internal=True)
 def pairwise_row_sum(x, sorted_classes, n_targets, native_margin):
@@ -99,6 +112,7 @@ def pairwise_row_sum(x, sorted_classes, n_targets, native_margin):
                     total += (np.float64(native_margin) - np.float64(score)) + value
         run_start = max(run_start, run_stop + 1)
     return total
+
 
 @cpu_kernel(internal=True)
 def has_undefined_pair(x, sorted_classes, n_targets, native_margin):

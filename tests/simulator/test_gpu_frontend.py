@@ -266,7 +266,11 @@ def test_host_target_forms(loss, form):
 def test_host_loss_only_and_grad_only(loss, kind):
     margin = {"ranking": 0.5, "hinge": 1.5}[loss]
     gpu, cpu = run_host(
-        loss, kind, scores(np.float32, seed=3), padded(np.int32), margin=margin,
+        loss,
+        kind,
+        scores(np.float32, seed=3),
+        padded(np.int32),
+        margin=margin,
         reduction="sum",
     )
     assert_host_result(gpu, cpu, kind, np.dtype(np.float32))
@@ -279,7 +283,11 @@ def test_host_grad_output(loss, reduction):
         np.array([2.0, -0.5, 0.0, 1 / 3], np.float32) if reduction == "none" else np.array(2.5)
     )
     gpu, cpu = run_host(
-        loss, "and_grad", scores(seed=4), padded(), reduction=reduction,
+        loss,
+        "and_grad",
+        scores(seed=4),
+        padded(),
+        reduction=reduction,
         grad_output=grad_output,
     )
     assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float64))
@@ -293,7 +301,10 @@ def test_host_one_dimensional(loss):
     assert_host_result(gpu, cpu, "loss", np.dtype(np.float32))
     # Integer scores are computed as float64; a 1-D bool target.
     gpu, cpu = run_host(
-        loss, "and_grad", np.array([3, -1, 0, 2, 2]), np.array([0, 1, 0, 0, 1], bool),
+        loss,
+        "and_grad",
+        np.array([3, -1, 0, 2, 2]),
+        np.array([0, 1, 0, 0, 1], bool),
         grad_output=np.float32(1.5),
     )
     assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float64))
@@ -303,8 +314,13 @@ def test_host_one_dimensional(loss):
 def test_host_hinge_label_margins(squared):
     margins = np.array([1.0, 0.5, 2.0, 0.1, 1.7, 1.0, 0.25])
     gpu, cpu = run_host(
-        "hinge", "and_grad", scores(np.float32, seed=6), indicator(), margin=margins,
-        squared=squared, reduction="mean",
+        "hinge",
+        "and_grad",
+        scores(np.float32, seed=6),
+        indicator(),
+        margin=margins,
+        squared=squared,
+        reduction="mean",
     )
     assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float32))
 
@@ -315,8 +331,9 @@ def test_host_plain_sums(loss, reduction):
     """normalize=False (the plain sum of the terms) as on the CPU; C times
     the normalised loss and gradient."""
     input = scores(np.float64, seed=8)
-    gpu, cpu = run_host(loss, "and_grad", input, padded(), reduction=reduction,
-                        normalize=False)
+    gpu, cpu = run_host(
+        loss, "and_grad", input, padded(), reduction=reduction, normalize=False
+    )
     assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float64))
     normalised = call(loss, "and_grad", input, padded(), device="cuda", reduction=reduction)
     for plain, divided in zip(gpu, normalised):
@@ -343,13 +360,21 @@ def test_target_format_on_the_gpu(loss):
     gpu, cpu = run_host(loss, "and_grad", input, labels.astype(np.float32))
     assert_host_result(gpu, cpu, "and_grad", np.dtype(np.float32))
     gpu, cpu = run_device(
-        loss, "and_grad", cuda.to_device(input), cuda.to_device(labels),
+        loss,
+        "and_grad",
+        cuda.to_device(input),
+        cuda.to_device(labels),
         target_format="indices",
     )
     assert_device_result(gpu, cpu, "and_grad", np.dtype(np.float32))
     with pytest.raises(TypeError, match="must be bool"):
-        call(loss, "and_grad", cuda.to_device(input), cuda.to_device(labels),
-             target_format="indicator")
+        call(
+            loss,
+            "and_grad",
+            cuda.to_device(input),
+            cuda.to_device(labels),
+            target_format="indicator",
+        )
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -375,7 +400,11 @@ def test_device_bool_target_and_grad_output(loss):
     assert_device_result(gpu, cpu, "and_grad", np.dtype(np.float64))
     # A 0-d device grad_output for "sum", an int64 device target.
     gpu, cpu = run_device(
-        loss, "grad", input, cuda.to_device(padded()), reduction="sum",
+        loss,
+        "grad",
+        input,
+        cuda.to_device(padded()),
+        reduction="sum",
         grad_output=cuda.to_device(np.array(-1.25)),
     )
     assert_device_result(gpu, cpu, "grad", np.dtype(np.float64))
@@ -469,19 +498,27 @@ def test_argument_errors(loss):
     expected = cpu_error(loss, "grad", input, target, reduction="none", grad_output=weights)
     assert expected[0] is ValueError
     assert_same_error(
-        lambda: call(loss, "grad", input, target, reduction="none", grad_output=weights,
-                     device="cuda"),
+        lambda: call(
+            loss, "grad", input, target, reduction="none", grad_output=weights, device="cuda"
+        ),
         expected,
     )
     assert_same_error(
-        lambda: call(loss, "grad", device_input, device_target, reduction="none",
-                     grad_output=cuda.to_device(weights)),
+        lambda: call(
+            loss,
+            "grad",
+            device_input,
+            device_target,
+            reduction="none",
+            grad_output=cuda.to_device(weights),
+        ),
         expected,
     )
     expected = cpu_error(loss, "grad", input, target, grad_output=np.ones(1))
     assert_same_error(
-        lambda: call(loss, "grad", device_input, device_target,
-                     grad_output=cuda.to_device(np.ones(1))),
+        lambda: call(
+            loss, "grad", device_input, device_target, grad_output=cuda.to_device(np.ones(1))
+        ),
         expected,
     )
 
@@ -600,8 +637,9 @@ def test_empty_batch(loss):
         assert type(gpu[0]) is np.float32
         np.testing.assert_array_equal(gpu[0], expected)
         assert gpu[1].shape == (0, N_CLASSES) and gpu[1].dtype == np.float32
-    gpu = call(loss, "and_grad", cuda.to_device(input), cuda.to_device(target),
-               reduction="none")
+    gpu = call(
+        loss, "and_grad", cuda.to_device(input), cuda.to_device(target), reduction="none"
+    )
     assert host(gpu[0]).shape == (0,)
     assert host(gpu[1]).shape == (0, N_CLASSES)
     gpu = call(loss, "loss", cuda.to_device(input), cuda.to_device(target))

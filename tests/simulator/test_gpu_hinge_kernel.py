@@ -26,12 +26,12 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
         allow_module_level=True,
     )
 
+from gpu_signatures import hinge_signatures  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from numba import cuda  # noqa: E402
 
 from fastmargin.gpu import hinge as _gpu_hinge  # noqa: E402
-from gpu_signatures import hinge_signatures  # noqa: E402
 from fastmargin.gpu.hinge import launch_hinge  # noqa: E402
 from fastmargin.kernels.hinge import hinge_element, hinge_rows  # noqa: E402
 from fastmargin.kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK  # noqa: E402
@@ -72,8 +72,13 @@ def canonical(indicator, form, rng, *, lists=None):
     rows list every entry; ``lists`` overrides the label lists."""
     n_rows, n_classes = indicator.shape
     if form == "indicator":
-        return (np.zeros(n_rows + 1, np.int64), np.zeros(0, np.int64), False, 0,
-                np.ascontiguousarray(indicator))
+        return (
+            np.zeros(n_rows + 1, np.int64),
+            np.zeros(0, np.int64),
+            False,
+            0,
+            np.ascontiguousarray(indicator),
+        )
     dtype = np.int32 if form.endswith("int32") else np.int64
     if lists is None:
         lists = label_lists(indicator, rng)
@@ -84,7 +89,7 @@ def canonical(indicator, form, rng, *, lists=None):
         for i, labels in enumerate(lists):
             target[i, : len(labels)] = labels
             if len(labels) + 1 < width:  # junk after the -1, never read
-                target[i, len(labels) + 1:] = rng.choice(
+                target[i, len(labels) + 1 :] = rng.choice(
                     [-7, -1, 0, n_classes, n_classes + 5, 999],
                     size=width - len(labels) - 1,
                 )
@@ -128,14 +133,29 @@ def run_cpu(scores, rows, margins, squared, grad_scale, n_label_blocks, loss_div
     loss = np.full(n_rows, -123.0)
     status = np.full(n_rows, -99, np.int64)
     grad = None if grad_scale is None else np.full_like(scores, GRAD_SENTINEL)
-    label_sums = (None if n_label_blocks is None
-                  else np.zeros((n_label_blocks, n_classes)))
+    label_sums = None if n_label_blocks is None else np.zeros((n_label_blocks, n_classes))
     n_blocks = 1 if n_label_blocks is None else n_label_blocks
     if indicator is None:  # the CPU kernel's contract: an empty indicator
         indicator = np.zeros((0, 0), np.bool_)
-    hinge_rows(scores, indptr, indices, padded, width, indicator, margins, squared,
-               loss_divisor, loss, status, grad, grad_scale, label_sums, n_blocks, 0,
-               n_blocks)
+    hinge_rows(
+        scores,
+        indptr,
+        indices,
+        padded,
+        width,
+        indicator,
+        margins,
+        squared,
+        loss_divisor,
+        loss,
+        status,
+        grad,
+        grad_scale,
+        label_sums,
+        n_blocks,
+        0,
+        n_blocks,
+    )
     return loss, status, grad, label_sums
 
 
@@ -153,12 +173,26 @@ def run_gpu(
     loss = device(np.full(n_rows, -123.0))
     status = device(np.full(n_rows, -99, np.int64))
     grad = None if grad_scale is None else device(np.full_like(scores, GRAD_SENTINEL))
-    label_sums = (None if n_label_blocks is None
-                  else device(np.zeros((n_label_blocks, n_classes))))
+    label_sums = (
+        None if n_label_blocks is None else device(np.zeros((n_label_blocks, n_classes)))
+    )
     launch_hinge(
-        device(scores), device(indptr), device(indices), padded, width,
-        device(indicator), device(margins), squared, loss_divisor, loss, status, grad,
-        device(grad_scale), label_sums, stream, threads=threads,
+        device(scores),
+        device(indptr),
+        device(indices),
+        padded,
+        width,
+        device(indicator),
+        device(margins),
+        squared,
+        loss_divisor,
+        loss,
+        status,
+        grad,
+        device(grad_scale),
+        label_sums,
+        stream,
+        threads=threads,
     )
     stream.synchronize()
 
@@ -185,8 +219,7 @@ def assert_same(gpu, cpu):
         assert np.all(both_nan | same_bits | both_zero), (gpu_grad, cpu_grad)
     assert (gpu_sums is None) == (cpu_sums is None)
     if cpu_sums is not None:
-        np.testing.assert_allclose(gpu_sums, cpu_sums, rtol=1e-12, atol=0,
-                                   equal_nan=True)
+        np.testing.assert_allclose(gpu_sums, cpu_sums, rtol=1e-12, atol=0, equal_nan=True)
 
 
 def compare(
@@ -222,8 +255,9 @@ def _main_cases():
     return cases
 
 
-@pytest.mark.parametrize("form, squared, with_grad, n_label_blocks, dtype, threads",
-                         _main_cases())
+@pytest.mark.parametrize(
+    "form, squared, with_grad, n_label_blocks, dtype, threads", _main_cases()
+)
 def test_matches_cpu(form, squared, with_grad, n_label_blocks, dtype, threads):
     seed = [form, squared, with_grad, n_label_blocks, np.dtype(dtype).itemsize, threads]
     rng = np.random.default_rng(zlib.crc32(repr(seed).encode()))
@@ -232,8 +266,15 @@ def test_matches_cpu(form, squared, with_grad, n_label_blocks, dtype, threads):
     margins = random_margins(rng, n_classes, dtype)
     scores = random_scores(rng, n_rows, n_classes, dtype, margins)
     rows = canonical(indicator, form, rng)
-    compare(scores, rows, margins, squared, grad_scales(rng, n_rows, with_grad),
-            n_label_blocks, threads)
+    compare(
+        scores,
+        rows,
+        margins,
+        squared,
+        grad_scales(rng, n_rows, with_grad),
+        n_label_blocks,
+        threads,
+    )
 
 
 @pytest.mark.parametrize("squared", [False, True])
@@ -275,10 +316,16 @@ def test_scores_at_the_kinks_and_specials(form, squared):
     compare(scores, rows, margins, squared, np.full(6, 0.5), 2, 4)
 
 
-@pytest.mark.parametrize("form, with_grad, n_label_blocks", [
-    ("padded_int32", True, None), ("padded_int64", False, 2), ("csr_int64", True, 3),
-    ("csr_int32", False, None), ("padded_int64", True, 1),
-])
+@pytest.mark.parametrize(
+    "form, with_grad, n_label_blocks",
+    [
+        ("padded_int32", True, None),
+        ("padded_int64", False, 2),
+        ("csr_int64", True, 3),
+        ("csr_int32", False, None),
+        ("padded_int64", True, 1),
+    ],
+)
 def test_bad_label(form, with_grad, n_label_blocks):
     """A row with an out-of-range label: its status is the entry's position,
     its loss NaN, its gradient row untouched, nothing added to the label
@@ -293,8 +340,9 @@ def test_bad_label(form, with_grad, n_label_blocks):
     margins = random_margins(rng, n_classes, dtype)
     scores = random_scores(rng, n_rows, n_classes, dtype, margins, specials=False)
     rows = canonical(indicator, form, rng, lists=lists)
-    gpu, _ = compare(scores, rows, margins, False, grad_scales(rng, n_rows, with_grad),
-                     n_label_blocks, 8)
+    gpu, _ = compare(
+        scores, rows, margins, False, grad_scales(rng, n_rows, with_grad), n_label_blocks, 8
+    )
     loss, status, grad, _ = gpu
     assert status[2] == 2 and status[4] == 0
     assert np.isnan(loss[2]) and np.isnan(loss[4])
@@ -310,8 +358,13 @@ def test_zeros_and_ones_status():
     lists = [[0, 1, 1], [1, 0, 0], [2, 0, 1]]
     indicator = np.zeros((3, 4), bool)
     rows = canonical(indicator, "padded_int64", rng, lists=lists)
-    rows = (rows[0][:1] * 0 + np.arange(4, dtype=np.int64) * 3,
-            np.array([v for labels in lists for v in labels], np.int64), True, 3, None)
+    rows = (
+        rows[0][:1] * 0 + np.arange(4, dtype=np.int64) * 3,
+        np.array([v for labels in lists for v in labels], np.int64),
+        True,
+        3,
+        None,
+    )
     margins = np.ones(4)
     scores = random_scores(rng, 3, 4, np.float64, margins, specials=False)
     gpu, _ = compare(scores, rows, margins, True, np.ones(3), None, 4)
@@ -319,9 +372,17 @@ def test_zeros_and_ones_status():
 
 
 @pytest.mark.parametrize("form", ["padded_int32", "csr_int64", "indicator"])
-@pytest.mark.parametrize("n_rows, n_classes, n_label_blocks", [
-    (1, 1, None), (1, 1, 1), (4, 1, 2), (1, 13, 1), (1, 13, None), (3, 20, 3),
-])
+@pytest.mark.parametrize(
+    "n_rows, n_classes, n_label_blocks",
+    [
+        (1, 1, None),
+        (1, 1, 1),
+        (4, 1, 2),
+        (1, 13, 1),
+        (1, 13, None),
+        (3, 20, 3),
+    ],
+)
 def test_shapes(form, n_rows, n_classes, n_label_blocks):
     """C = 1, a single row, and C not a multiple of the threads."""
     rng = np.random.default_rng(n_rows * 100 + n_classes)
@@ -388,8 +449,8 @@ def test_label_sums_add_to_existing_blocks():
     sums = cpu[3]
     # Block b of 3 covers rows [2b, 2b + 2): the terms of those rows.
     for block in range(3):
-        part = scores[2 * block: 2 * block + 2]
-        signs = np.where(indicator[2 * block: 2 * block + 2], 1.0, -1.0)
+        part = scores[2 * block : 2 * block + 2]
+        signs = np.where(indicator[2 * block : 2 * block + 2], 1.0, -1.0)
         terms = np.maximum(0.0, margins - signs * part) ** 2
         np.testing.assert_allclose(sums[block], terms.sum(axis=0), rtol=1e-12)
 
@@ -435,8 +496,15 @@ def test_random_batches(n_rows, n_classes, form, squared, outputs, dtype, thread
     margins = random_margins(rng, n_classes, dtype)
     scores = random_scores(rng, n_rows, n_classes, dtype, margins)
     rows = canonical(indicator, form, rng)
-    compare(scores, rows, margins, squared, grad_scales(rng, n_rows, with_grad),
-            n_label_blocks, threads)
+    compare(
+        scores,
+        rows,
+        margins,
+        squared,
+        grad_scales(rng, n_rows, with_grad),
+        n_label_blocks,
+        threads,
+    )
 
 
 def test_kernel_signatures_cover_the_launches(monkeypatch):
@@ -459,20 +527,26 @@ def test_kernel_signatures_cover_the_launches(monkeypatch):
             def launch(*args):
                 launched.append(tuple(typeof(getattr(a, "_ary", a)) for a in args))
                 kernel[configuration](*args)
+
             return launch
 
     monkeypatch.setattr(_gpu_hinge, "hinge_rows_kernel", Recorder())
     rng = np.random.default_rng(6)
-    for k, (form, dtype) in enumerate(itertools.product(
-        FORMS, [np.float32, np.float64]
-    )):
+    for k, (form, dtype) in enumerate(itertools.product(FORMS, [np.float32, np.float64])):
         with_grad, n_label_blocks = OUTPUTS[k % len(OUTPUTS)]
         indicator = random_indicator(rng, 2, 3)
         margins = random_margins(rng, 3, dtype)
         scores = random_scores(rng, 2, 3, dtype, margins)
         rows = canonical(indicator, form, rng)
-        run_gpu(scores, rows, margins, bool(k % 3), grad_scales(rng, 2, with_grad),
-                n_label_blocks and 1, 4)
+        run_gpu(
+            scores,
+            rows,
+            margins,
+            bool(k % 3),
+            grad_scales(rng, 2, with_grad),
+            n_label_blocks and 1,
+            4,
+        )
     assert len(launched) == 10
     for types in launched:
         assert types in known, types

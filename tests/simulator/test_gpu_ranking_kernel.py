@@ -5,7 +5,8 @@ Numba's CUDA simulator.
 Run in a process of their own, with the simulator switched on before numba
 is imported::
 
-    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/simulator/test_gpu_ranking_kernel.py -q -p no:cacheprovider
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest -q -p no:cacheprovider \
+        tests/simulator/test_gpu_ranking_kernel.py
 
 Expected: identical statuses, bit-identical gradients (integer counts times
 the row's scale, decided in the scores' dtype), losses equal within 1e-12
@@ -26,14 +27,14 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
         allow_module_level=True,
     )
 
+from gpu_signatures import ranking_signatures  # noqa: E402
 from numba import cuda  # noqa: E402
 
 from fastmargin import _host  # noqa: E402
+from fastmargin._targets import LabelRows  # noqa: E402
 from fastmargin.gpu import ranking as _gpu_ranking  # noqa: E402
-from gpu_signatures import ranking_signatures  # noqa: E402
 from fastmargin.gpu.ranking import launch_ranking  # noqa: E402
 from fastmargin.kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK  # noqa: E402
-from fastmargin._targets import LabelRows  # noqa: E402
 
 # The simulator evaluates scores with NumPy scalars, which warn where the
 # compiled kernels silently overflow or meet inf - inf.
@@ -92,9 +93,17 @@ def run_gpu(scores, form, margin, grad_scale, threads, shared_targets=None):
         cuda.to_device(scores, stream=stream),
         cuda.to_device(indptr, stream=stream),
         cuda.to_device(indices, stream=stream),
-        padded, width, margin, float(scores.shape[1]), loss, status, grad,
-        grad_scale_device, stream,
-        threads=threads, shared_targets=shared_targets,
+        padded,
+        width,
+        margin,
+        float(scores.shape[1]),
+        loss,
+        status,
+        grad,
+        grad_scale_device,
+        stream,
+        threads=threads,
+        shared_targets=shared_targets,
     )
     stream.synchronize()
     return (
@@ -104,8 +113,9 @@ def run_gpu(scores, form, margin, grad_scale, threads, shared_targets=None):
     )
 
 
-def check(scores, form, *, margin=1.0, grad_scale="random", threads=4,
-          shared_targets=None, seed=0):
+def check(
+    scores, form, *, margin=1.0, grad_scale="random", threads=4, shared_targets=None, seed=0
+):
     """Run both kernels; assert the GPU's results equal the CPU's. Returns
     the CPU's (loss, status, grad) for further checks."""
     scores = np.ascontiguousarray(scores)
@@ -141,13 +151,15 @@ def test_padded_rows(dtype, index_dtype, threads):
     """Duplicates, junk (even bad entries) after the -1, an empty row, a
     full-width row, ties."""
     rng = np.random.default_rng(1)
-    target = np.array([
-        [3, 0, 3, -1, 99, -7, 2],
-        [1, 2, 4, 7, 8, 9, 11],
-        [-1, 0, 5, 5, 0, 0, 1],
-        [5, 5, 5, -1, -1, -1, -1],
-        [0, 11, 6, 2, -1, 3, 4],
-    ])
+    target = np.array(
+        [
+            [3, 0, 3, -1, 99, -7, 2],
+            [1, 2, 4, 7, 8, 9, 11],
+            [-1, 0, 5, 5, 0, 0, 1],
+            [5, 5, 5, -1, -1, -1, -1],
+            [0, 11, 6, 2, -1, 3, 4],
+        ]
+    )
     scores = tied_scores(rng, 5, 12, dtype)
     check(scores, padded_form(target, index_dtype), threads=threads, seed=threads)
 
@@ -161,9 +173,7 @@ def test_label_lists(dtype, index_dtype, threads):
     rng = np.random.default_rng(2)
     rows = [[4, 1], [], list(range(6)) + [3], [2, 2, 2], [5, 0, 3, 1, 4]]
     scores = rng.normal(size=(5, 6)).astype(dtype)
-    _, status, _ = check(
-        scores, csr_form(rows, index_dtype), threads=threads, seed=threads
-    )
+    _, status, _ = check(scores, csr_form(rows, index_dtype), threads=threads, seed=threads)
     assert np.all(status == ROW_OK)
 
 
@@ -237,35 +247,38 @@ def test_bad_entries(index_dtype, threads):
     """The first used entry outside [0, C) gives the status; its row's loss
     is NaN and its gradient untouched; other rows are computed."""
     rng = np.random.default_rng(7)
-    target = np.array([
-        [0, 1, 6, 2, -1, 9, 9, 9, 9],   # C = 6: bad at 2
-        [0, 1, 2, -1, 6, 7, -5, 9, 9],  # junk after -1: fine
-        [1, 0, 3, 2, 4, 0, 1, 0, -3],   # < -1 at 8 (second round for 4 or 8 threads)
-        [3, -2, -1, 0, 0, 0, 0, 0, 0],  # bad at 1
-        [4, 5, 4, -1, -1, -1, -1, -1, -1],
-    ])
-    scores = rng.normal(size=(5, 6))
-    loss, status, grad = check(
-        scores, padded_form(target, index_dtype), threads=threads
+    target = np.array(
+        [
+            [0, 1, 6, 2, -1, 9, 9, 9, 9],  # C = 6: bad at 2
+            [0, 1, 2, -1, 6, 7, -5, 9, 9],  # junk after -1: fine
+            [1, 0, 3, 2, 4, 0, 1, 0, -3],  # < -1 at 8 (second round for 4 or 8 threads)
+            [3, -2, -1, 0, 0, 0, 0, 0, 0],  # bad at 1
+            [4, 5, 4, -1, -1, -1, -1, -1, -1],
+        ]
     )
+    scores = rng.normal(size=(5, 6))
+    loss, status, grad = check(scores, padded_form(target, index_dtype), threads=threads)
     np.testing.assert_array_equal(status, [2, ROW_OK, 8, 1, ROW_OK])
     assert np.isnan(loss[[0, 2, 3]]).all() and np.isfinite(loss[[1, 4]]).all()
     assert (grad[[0, 2, 3]] == GRAD_SENTINEL).all()
     # In label lists -1 is an entry like any other.
-    check(scores, csr_form([[0, -1], [2, 3], [5, 6, 1], [], [1]], index_dtype),
-          threads=threads)
+    check(
+        scores, csr_form([[0, -1], [2, 3], [5, 6, 1], [], [1]], index_dtype), threads=threads
+    )
 
 
 @pytest.mark.parametrize("threads", THREADS)
 def test_zeros_and_ones_status(threads):
     scores = np.random.default_rng(8).normal(size=(5, 4)).astype(np.float32)
-    target = np.array([
-        [0, 1, 1, 0],
-        [1, 1, 1, 1],
-        [0, 1, -1, 0],  # ended by -1
-        [0, 2, 1, 0],
-        [0, 0, 0, 5],   # bad
-    ])
+    target = np.array(
+        [
+            [0, 1, 1, 0],
+            [1, 1, 1, 1],
+            [0, 1, -1, 0],  # ended by -1
+            [0, 2, 1, 0],
+            [0, 0, 0, 5],  # bad
+        ]
+    )
     _, status, _ = check(scores, padded_form(target), threads=threads)
     np.testing.assert_array_equal(
         status, [ROW_OF_ZEROS_AND_ONES, ROW_OF_ZEROS_AND_ONES, ROW_OK, ROW_OK, 3]
@@ -290,18 +303,18 @@ def test_empty_padded_target():
 
 NONFINITE_ROWS = [
     # (scores, targets)
-    ([np.nan, 0.0, 1.0, 2.0], [0, 1]),              # NaN target
-    ([0.0, 1.0, np.nan, 2.0], [0, 1]),              # NaN non-target
-    ([np.nan, 0.0, 1.0, 2.0], [0, 1, 2, 3]),        # NaN, every class a target
-    ([np.inf, 0.0, 1.0, 2.0], [0, 1]),              # +inf target
-    ([-np.inf, 0.0, 1.0, 2.0], [0, 1]),             # -inf target: inf loss
-    ([0.0, 1.0, np.inf, 2.0], [0, 1]),              # +inf non-target: inf loss
-    ([0.0, 1.0, -np.inf, 2.0], [0, 1]),             # -inf non-target: finite
-    ([np.inf, 0.0, np.inf, 2.0], [0, 1]),           # +inf both: undefined
-    ([-np.inf, 0.0, -np.inf, 2.0], [0, 1]),         # -inf both: undefined
-    ([np.inf, 0.0, -np.inf, 2.0], [0, 1]),          # +inf target, -inf other
-    ([-np.inf, 0.0, np.inf, 2.0], [0, 1]),          # -inf target, +inf other
-    ([np.inf, -np.inf, 1.0, 2.0], [0, 1]),          # both infinities as targets
+    ([np.nan, 0.0, 1.0, 2.0], [0, 1]),  # NaN target
+    ([0.0, 1.0, np.nan, 2.0], [0, 1]),  # NaN non-target
+    ([np.nan, 0.0, 1.0, 2.0], [0, 1, 2, 3]),  # NaN, every class a target
+    ([np.inf, 0.0, 1.0, 2.0], [0, 1]),  # +inf target
+    ([-np.inf, 0.0, 1.0, 2.0], [0, 1]),  # -inf target: inf loss
+    ([0.0, 1.0, np.inf, 2.0], [0, 1]),  # +inf non-target: inf loss
+    ([0.0, 1.0, -np.inf, 2.0], [0, 1]),  # -inf non-target: finite
+    ([np.inf, 0.0, np.inf, 2.0], [0, 1]),  # +inf both: undefined
+    ([-np.inf, 0.0, -np.inf, 2.0], [0, 1]),  # -inf both: undefined
+    ([np.inf, 0.0, -np.inf, 2.0], [0, 1]),  # +inf target, -inf other
+    ([-np.inf, 0.0, np.inf, 2.0], [0, 1]),  # -inf target, +inf other
+    ([np.inf, -np.inf, 1.0, 2.0], [0, 1]),  # both infinities as targets
     ([np.inf, 5.0, 1.0, -np.inf], [0, 1]),
 ]
 
@@ -323,11 +336,13 @@ def test_float64_overflow_fallback():
     """Sorted sums that overflow while the pair sum does not: the CPU's
     pairwise path; sums that are truly infinite stay infinite."""
     big = 0.8e308
-    scores = np.array([
-        [-big, big, -0.7e308, -0.7e308, -0.7e308, 0.0],
-        [-1e308, 1.0, 1e308, 1e308, 0.0, 0.0],
-        [1.7e308, -1.7e308, 1.0, -1.0, 1.6e308, 0.0],
-    ])
+    scores = np.array(
+        [
+            [-big, big, -0.7e308, -0.7e308, -0.7e308, 0.0],
+            [-1e308, 1.0, 1e308, 1e308, 0.0, 0.0],
+            [1.7e308, -1.7e308, 1.0, -1.0, 1.6e308, 0.0],
+        ]
+    )
     target = np.array([[0, 1, -1], [0, 1, -1], [0, 1, -1]])
     loss, _, _ = check(scores, padded_form(target), threads=4)
     assert np.isfinite(loss[0]) and loss[0] > 0
@@ -340,19 +355,23 @@ def test_a_huge_target_score_does_not_swallow_the_other_terms(threads):
     """The GPU adds the CPU exact path's terms, which never cancel: one
     huge target score leaves the other pairs' terms intact (the centred
     sums gave 0 instead of 0.5 for the first row)."""
-    scores = np.array([
-        [0.0, 1e16, 0.5, -3.0],
-        [-0.0, 0.0, 5e29, 0.25],
-        [3e8, 3e8 + 0.25, -2.0, 1e-3],
-    ])
+    scores = np.array(
+        [
+            [0.0, 1e16, 0.5, -3.0],
+            [-0.0, 0.0, 5e29, 0.25],
+            [3e8, 3e8 + 0.25, -2.0, 1e-3],
+        ]
+    )
     target = np.array([[0, 1, -1], [0, 2, -1], [0, 3, -1]])
     loss, _, _ = check(scores, padded_form(target), threads=threads)
     exact = [
         math.fsum(
             (1.0 - row[t]) + row[j]
-            for t in targets[:2] for j in range(4)
+            for t in targets[:2]
+            for j in range(4)
             if j not in targets[:2] and (1.0 - row[t]) + row[j] > 0
-        ) / 4
+        )
+        / 4
         for row, targets in zip(scores, target)
     ]
     assert exact[0] == 0.375
@@ -363,11 +382,14 @@ def test_a_huge_target_score_does_not_swallow_the_other_terms(threads):
 def test_float32_near_limit(margin):
     """Thresholds and ``margin - x[t]`` overflowing float32."""
     f = np.finfo(np.float32).max
-    scores = np.array([
-        [f, -f, f, 0.0, -f, 1.0],
-        [f, 0.5 * f, -f, -f, 1.0, f],
-        [-f, 0.0, np.inf, 1.0, -np.inf, 2.0],
-    ], np.float32)
+    scores = np.array(
+        [
+            [f, -f, f, 0.0, -f, 1.0],
+            [f, 0.5 * f, -f, -f, 1.0, f],
+            [-f, 0.0, np.inf, 1.0, -np.inf, 2.0],
+        ],
+        np.float32,
+    )
     target = np.array([[0, 1, 3], [1, 2, -1], [0, 1, -1]])
     check(scores, padded_form(target), margin=margin, threads=8)
 
@@ -382,18 +404,18 @@ def test_long_rows_padded(dtype, threads):
     """Capacity 3: rows of 4 to 8 entries go to the long-row kernel, the
     others stay; statuses, duplicates and junk as before."""
     rng = np.random.default_rng(9)
-    target = np.array([
-        [0, 1, 2, 3, 4, -1, 30, 30],    # 5 entries: long
-        [6, 6, -1, 0, 0, 0, 0, 0],      # 2 entries: short
-        [0, 1, 2, 3, 4, 5, 6, 99],      # bad at 7, found by the short kernel
-        [7, 1, 2, 2, 7, 7, 1, 0],       # 8 entries: long
-        [-1, 1, 1, 1, 1, 1, 1, 1],      # empty
-        [0, 1, 2, -1, 9, 9, 9, 9],      # exactly the capacity
-    ])
-    scores = tied_scores(rng, 6, 10, dtype)
-    _, status, _ = check(
-        scores, padded_form(target), threads=threads, shared_targets=3
+    target = np.array(
+        [
+            [0, 1, 2, 3, 4, -1, 30, 30],  # 5 entries: long
+            [6, 6, -1, 0, 0, 0, 0, 0],  # 2 entries: short
+            [0, 1, 2, 3, 4, 5, 6, 99],  # bad at 7, found by the short kernel
+            [7, 1, 2, 2, 7, 7, 1, 0],  # 8 entries: long
+            [-1, 1, 1, 1, 1, 1, 1, 1],  # empty
+            [0, 1, 2, -1, 9, 9, 9, 9],  # exactly the capacity
+        ]
     )
+    scores = tied_scores(rng, 6, 10, dtype)
+    _, status, _ = check(scores, padded_form(target), threads=threads, shared_targets=3)
     np.testing.assert_array_equal(status, [ROW_OK, ROW_OK, 7, ROW_OK, ROW_OK, ROW_OK])
 
 
@@ -408,12 +430,14 @@ def test_long_rows_lists(shared_targets):
 
 
 def test_long_rows_nonfinite_and_overflow():
-    scores = np.array([
-        [np.nan, 0.0, 1.0, 2.0, 3.0, 4.0],
-        [-np.inf, 0.0, 1.0, 2.0, 3.0, 4.0],
-        [0.0, 1.0, 2.0, 3.0, -np.inf, np.inf],
-        [-0.8e308, 0.8e308, -0.7e308, -0.7e308, -0.7e308, 0.0],
-    ])
+    scores = np.array(
+        [
+            [np.nan, 0.0, 1.0, 2.0, 3.0, 4.0],
+            [-np.inf, 0.0, 1.0, 2.0, 3.0, 4.0],
+            [0.0, 1.0, 2.0, 3.0, -np.inf, np.inf],
+            [-0.8e308, 0.8e308, -0.7e308, -0.7e308, -0.7e308, 0.0],
+        ]
+    )
     target = np.array([[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 1, 0]])
     check(scores, padded_form(target), threads=4, shared_targets=2)
 
@@ -424,9 +448,7 @@ def test_bad_entry_found_by_the_long_row_kernel():
     scores = np.random.default_rng(12).normal(size=(2, 8))
     target = np.array([[0, 1, 2, 3, 4, 99, -1, 0], [0, 1, 2, 3, 4, 5, -1, 99]])
     for threads in THREADS:
-        _, status, _ = check(
-            scores, padded_form(target), threads=threads, shared_targets=3
-        )
+        _, status, _ = check(scores, padded_form(target), threads=threads, shared_targets=3)
         np.testing.assert_array_equal(status, [5, ROW_OK])
 
 
@@ -437,14 +459,16 @@ def test_grid_stride_and_one_scratch_block(monkeypatch):
     monkeypatch.setattr(_gpu_ranking, "SCRATCH_BYTES", 1)
     assert _gpu_ranking.long_row_scratch(6, 8) == (1, 8)
     rng = np.random.default_rng(13)
-    target = np.array([
-        [0, 1, 2, 3, 4, -1, 0, 0],
-        [5, 6, -1, 0, 0, 0, 0, 0],
-        [7, 7, 7, 7, 1, 1, 2, 3],
-        [1, 0, 1, 0, 1, 0, 1, 0],
-        [0, 1, 2, 9, -1, 0, 0, 0],
-        [2, -1, 0, 0, 0, 0, 0, 0],
-    ])
+    target = np.array(
+        [
+            [0, 1, 2, 3, 4, -1, 0, 0],
+            [5, 6, -1, 0, 0, 0, 0, 0],
+            [7, 7, 7, 7, 1, 1, 2, 3],
+            [1, 0, 1, 0, 1, 0, 1, 0],
+            [0, 1, 2, 9, -1, 0, 0, 0],
+            [2, -1, 0, 0, 0, 0, 0, 0],
+        ]
+    )
     scores = tied_scores(rng, 6, 9, np.float32)
     scores[3, 0] = np.nan
     for shared_targets in (None, 3):
@@ -472,11 +496,16 @@ def test_allocate_for_the_long_row_scratch():
     outputs = [cuda.device_array(3), cuda.device_array(3, np.int64), None, None]
     launch_ranking(*args, 1.0, 7.0, *outputs, stream, threads=4, allocate=allocate)
     assert calls == []
-    launch_ranking(*args, 1.0, 7.0, *outputs, stream, threads=4, shared_targets=2,
-                   allocate=allocate)
-    assert calls == [((3, 8), np.dtype(np.int64)), ((3, 8), np.dtype(np.float64)),
-                     ((3, 5), np.dtype(np.float64)), ((3, 6), np.dtype(np.int64)),
-                     ((3, 6), np.dtype(np.float64))]
+    launch_ranking(
+        *args, 1.0, 7.0, *outputs, stream, threads=4, shared_targets=2, allocate=allocate
+    )
+    assert calls == [
+        ((3, 8), np.dtype(np.int64)),
+        ((3, 8), np.dtype(np.float64)),
+        ((3, 5), np.dtype(np.float64)),
+        ((3, 6), np.dtype(np.int64)),
+        ((3, 6), np.dtype(np.float64)),
+    ]
     expected = run_cpu(scores, form, 1.0, None)
     np.testing.assert_allclose(outputs[0].copy_to_host(), expected[0], rtol=1e-12)
     np.testing.assert_array_equal(outputs[1].copy_to_host(), expected[1])
@@ -485,9 +514,20 @@ def test_allocate_for_the_long_row_scratch():
 def test_threads_must_be_a_power_of_two():
     scores = cuda.to_device(np.zeros((1, 3)))
     form = padded_form([[0]])
-    args = [scores, cuda.to_device(form[0]), cuda.to_device(form[1]), True, 1, 1.0, 3.0,
-            cuda.device_array(1), cuda.device_array(1, np.int64), None, None,
-            cuda.stream()]
+    args = [
+        scores,
+        cuda.to_device(form[0]),
+        cuda.to_device(form[1]),
+        True,
+        1,
+        1.0,
+        3.0,
+        cuda.device_array(1),
+        cuda.device_array(1, np.int64),
+        None,
+        None,
+        cuda.stream(),
+    ]
     for threads in (3, 0, 512):
         with pytest.raises(ValueError, match="power of two"):
             launch_ranking(*args, threads=threads)
