@@ -7,7 +7,9 @@ which is slow, so property tests draw far fewer examples.
 """
 
 import os
+import sys
 import warnings
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -39,11 +41,14 @@ settings.register_profile(
 )
 settings.load_profile("nojit" if NOJIT else "default")
 
-# tests/simulator/ runs the GPU kernels under Numba's CUDA simulator, which
-# must be switched on before numba.cuda is first imported: test_gpu.py runs
-# that directory in its own pytest process with NUMBA_ENABLE_CUDASIM=1 (and
-# fails when it fails); an ordinary run does not collect it a second time.
-# compile_gpu_kernels.py is a script that test_gpu.py runs in a process of
-# its own (it patches numba-cuda), never to be imported for doctests.
+# tests/gpu_sim/ runs the GPU kernels under Numba's CUDA simulator, which
+# must be switched on before numba.cuda is first imported: gpu/test_device.py
+# runs that directory in its own pytest process with NUMBA_ENABLE_CUDASIM=1
+# (and fails when it fails); an ordinary run does not collect it a second
+# time. support/ holds the tests' helpers (the NumPy references, target
+# forms, the GPU kernels' signatures) and compile_gpu_kernels.py, a script
+# that gpu/test_device.py runs in a process of its own (it patches
+# numba-cuda), never to be imported for doctests.
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-collect_ignore = ["compile_gpu_kernels.py"] + ([] if SIMULATOR else ["simulator"])
+collect_ignore = ["support"] + ([] if SIMULATOR else ["gpu_sim"])
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))

@@ -3,8 +3,8 @@ the kernels under Numba's CUDA simulator and through the real CUDA compiler
 in their own processes.
 
 The simulator must be switched on before numba.cuda is imported, so
-tests/simulator/ runs in a pytest process of its own with
-NUMBA_ENABLE_CUDASIM=1; tests/compile_gpu_kernels.py compiles every kernel
+tests/gpu_sim/ runs in a pytest process of its own with
+NUMBA_ENABLE_CUDASIM=1; tests/support/compile_gpu_kernels.py compiles every kernel
 to PTX for sm_90, which the simulator (running kernels as Python) cannot
 check.
 """
@@ -20,7 +20,7 @@ import pytest
 import fastmargin
 from fastmargin import _checks
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 SCORES = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, -0.5]])
 TARGET = np.array([[2, -1], [0, 1]])
 LOSSES = [
@@ -67,7 +67,7 @@ def run(command, **env):
 @pytest.mark.slow
 def test_simulator_suite_passes():
     code, output = run(
-        [sys.executable, "-m", "pytest", "tests/simulator", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "tests/gpu_sim", "-q", "-p", "no:cacheprovider"],
         NUMBA_ENABLE_CUDASIM="1",
     )
     assert code == 0, output[-6000:]
@@ -76,7 +76,7 @@ def test_simulator_suite_passes():
 
 @pytest.mark.slow
 def test_every_gpu_kernel_compiles_for_sm90():
-    code, output = run([sys.executable, "tests/compile_gpu_kernels.py"])
+    code, output = run([sys.executable, "tests/support/compile_gpu_kernels.py"])
     assert code == 0, output[-6000:]
     assert "kernel signatures compiled for sm_90" in output
     compiled = output.count("fastmargin.gpu.")

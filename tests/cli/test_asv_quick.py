@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 # asv marks a failed benchmark (or parameter combination) with "failed",
 # and a broken suite with "Importing benchmark suite failed".

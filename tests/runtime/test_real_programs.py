@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 import fastmargin
 from fastmargin import _threads
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 # A fork scenario takes a few seconds (a warm numba cache); compiling cold
 # takes longer, but never this long.
 SCRIPT_TIMEOUT = 240

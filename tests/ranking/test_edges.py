@@ -1,7 +1,7 @@
 """Edge cases, errors and input handling of the ranking margin loss.
 
 Every input here is small: this file also runs with NUMBA_DISABLE_JIT=1
-(see test_threads_and_nojit.py), where the kernels are plain Python.
+(see runtime/test_threads_and_nojit.py), where the kernels are plain Python.
 """
 
 import contextlib

@@ -6,7 +6,7 @@ Run in a process of their own, with the simulator switched on before numba
 is imported::
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest -q -p no:cacheprovider \
-        tests/simulator/test_gpu_ranking_kernel.py
+        tests/gpu_sim/test_ranking_kernel.py
 
 Expected: identical statuses, bit-identical gradients (integer counts times
 the row's scale, decided in the scores' dtype), losses equal within 1e-12

@@ -8,7 +8,7 @@ Continuous scores are tested too, against the reference, against finite
 differences and against PyTorch autograd.
 
 Every input is small: this file also runs with NUMBA_DISABLE_JIT=1 (see
-test_threads_and_nojit.py).
+runtime/test_threads_and_nojit.py).
 """
 
 import forms

@@ -25,7 +25,7 @@ from fastmargin.cli.timing import (
     target_in_form,
 )
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 TORCH = importlib.util.find_spec("torch") is not None
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = ("--n", "32", "--classes", "12", "--targets", "3", "--repeat", "2", "--warmup", "1")

@@ -28,7 +28,7 @@ from fastmargin import (
     targets_from_indicator,
 )
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -145,12 +145,13 @@ def test_reference_and_edge_tests_pass_without_jit():
         "-q",
         "-p",
         "no:cacheprovider",
-        "tests/test_ranking_reference.py",
-        "tests/test_ranking_edges.py",
-        "tests/test_hinge_reference.py",
-        "tests/test_hinge_edges.py",
-        "tests/test_target_forms.py",
-        "tests/test_argument_checks.py",
+        "tests/ranking/test_reference.py",
+        "tests/ranking/test_edges.py",
+        "tests/hinge/test_reference.py",
+        "tests/hinge/test_edges.py",
+        "tests/targets/test_forms.py",
+        "tests/checks/test_arguments.py",
+        "tests/checks/test_out.py",
         "-x",
     ]
     completed = subprocess.run(

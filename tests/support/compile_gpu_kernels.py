@@ -3,7 +3,7 @@ without a GPU, for every argument-type combination its launcher uses.
 
 The CUDA simulator runs kernels as Python and type-checks nothing; this
 runs the real compiler (numba-cuda's NVVM), so a kernel that would fail to
-compile on a GPU fails here. Run by tests/test_gpu.py in its own process:
+compile on a GPU fails here. Run by tests/gpu/test_device.py in its own process:
 numba-cuda asks the (absent) GPU for its compute capability when it compiles
 a device function, so that one query is answered here with (9, 0).
 

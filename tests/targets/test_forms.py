@@ -7,7 +7,7 @@ indices and indicators round-trip; an integer target that looks like an
 indicator warns. Inputs of every kind are never modified.
 
 Every input is small: this file also runs with NUMBA_DISABLE_JIT=1 (see
-test_threads_and_nojit.py).
+runtime/test_threads_and_nojit.py).
 """
 
 import warnings

@@ -5,7 +5,7 @@ simulator.
 Run in a process of their own, with the simulator switched on before numba
 is imported::
 
-    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/simulator -q -p no:cacheprovider
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/gpu_sim -q -p no:cacheprovider
 
 Expected: identical statuses, bit-identical gradients (elementwise, the
 same arithmetic), losses and per-label sums equal within 1e-12 relative

@@ -5,7 +5,7 @@ CPU (``device="cpu"``, host arrays), under Numba's CUDA simulator.
 Run in a process of their own, with the simulator switched on before numba
 is imported::
 
-    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/simulator -q -p no:cacheprovider
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/gpu_sim -q -p no:cacheprovider
 
 Expected: results of the caller's kind (NumPy for host inputs, Numba device
 arrays for device inputs) with the CPU's shapes and dtypes, gradients equal

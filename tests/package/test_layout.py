@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "fastmargin"
+PACKAGE = Path(__file__).resolve().parents[2] / "fastmargin"
 
 # From the top: tools, the public API, routing, the host and GPU halves of
 # a call, target forms, checks and runtime helpers, kernels, kernel options.
