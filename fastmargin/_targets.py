@@ -16,13 +16,16 @@ import numpy as np
 import scipy.sparse
 
 from . import _labels
-from ._checks import check_positive_int, host_array
+from ._checks import (
+    check_compressed,
+    check_positive_int,
+    check_target_format,
+    host_array,
+    is_indicator,
+)
 from .kernels.labels import ROW_OF_ZEROS_AND_ONES, ROW_OK
 
 _INT64_MAX = np.iinfo(np.int64).max
-# How a dense target is read: "auto" by its dtype (integers are class
-# indices, bools and 0/1 floats indicators), or as the caller says.
-TARGET_FORMATS = ("auto", "indices", "indicator")
 
 
 class LabelRows(NamedTuple):
@@ -48,14 +51,6 @@ class LabelRows(NamedTuple):
     # An integer target of the input's own shape: the kernels' report of
     # 0/1-only rows then means it was probably meant as an indicator.
     may_be_indicator: bool
-
-
-def check_target_format(target_format):
-    if not isinstance(target_format, str) or target_format not in TARGET_FORMATS:
-        raise ValueError(
-            f"target_format must be one of {', '.join(map(repr, TARGET_FORMATS))}, "
-            f"got {target_format!r}"
-        )
 
 
 def as_label_rows(
@@ -124,51 +119,6 @@ def as_label_rows(
         scores_shape,
         may_be_indicator=target_format == "auto",
     )
-
-
-def is_indicator(shape, dtype, n_rows, n_classes, one_dimensional, target_format="auto"):
-    """Check a dense target's shape and dtype (not its values): True for an
-    indicator, False for padded class indices. With ``target_format``
-    "auto", bools and floats are indicators and integers are indices;
-    "indicator" takes integers as indicators too. Host and device targets
-    share it, so both get the same errors.
-
-    Raises
-    ------
-    TypeError
-        If ``dtype`` is not bool, integer or float, or does not fit
-        ``target_format`` (indices must be integers).
-    ValueError
-        If the shape does not fit the scores'.
-    """
-    scores_shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
-    shape = tuple(shape)
-    if dtype.kind in "bf" or (dtype.kind in "iu" and target_format == "indicator"):
-        if target_format == "indices":
-            raise TypeError(
-                f'target_format="indices" needs integer class indices, got dtype {dtype}'
-            )
-        if shape != scores_shape:
-            raise ValueError(
-                f"an indicator target must have the input's shape {scores_shape}, "
-                f"got shape {shape} (dtype {dtype})"
-            )
-        return True
-    if dtype.kind not in "iu":
-        raise TypeError(
-            "target must hold integer class indices padded with -1, a 0/1 "
-            f"indicator or a scipy.sparse label matrix, got dtype {dtype}"
-        )
-    expected_ndim = 1 if one_dimensional else 2
-    if len(shape) != expected_ndim:
-        expected = "(K,)" if one_dimensional else "(N, K)"
-        raise ValueError(
-            f"target must have shape {expected} to match input of "
-            f"{expected_ndim} dimension(s), got shape {shape}"
-        )
-    if not one_dimensional and shape[0] != n_rows:
-        raise ValueError(f"target has {shape[0]} rows but input has {n_rows} samples")
-    return False
 
 
 def as_target_array(target, lists_allowed=True):
@@ -279,7 +229,7 @@ def _sparse_rows(target, n_rows, n_classes):
 def canonical_csr(target):
     """CSR with sorted, distinct column indices and no stored zeros; the
     caller's matrix is never modified (CSR in canonical form is used as is)."""
-    _check_compressed(target)
+    check_compressed(target)
     labels = target.tocsr()
     copied = labels is not target
     if not labels.has_canonical_format:
@@ -290,48 +240,6 @@ def canonical_csr(target):
         labels = labels if copied else labels.copy()
         labels.eliminate_zeros()
     return labels
-
-
-def _check_compressed(target):
-    """Check the index arrays of a compressed (CSR, CSC or BSR) matrix, which
-    scipy trusts and a corrupted one gets wrong (reads out of bounds):
-    ``indptr`` in O(N), and for the formats that scipy converts, the minor
-    indices too. A CSR's column indices are checked by the kernels as they
-    read them."""
-    if target.format not in ("csr", "csc", "bsr"):
-        return
-    indptr, indices = target.indptr, target.indices
-    if indptr.ndim != 1 or indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
-        raise TypeError(
-            f"target is a sparse matrix whose indptr and indices are not 1-D integer "
-            f"arrays (dtypes {indptr.dtype} and {indices.dtype})"
-        )
-    rows, columns = target.shape
-    block_rows, block_columns = target.blocksize if target.format == "bsr" else (1, 1)
-    n_major, n_minor = (
-        (columns, rows)
-        if target.format == "csc"
-        else (rows // block_rows, columns // block_columns)
-    )
-    if indptr.shape[0] != n_major + 1:
-        raise ValueError(
-            f"target is a corrupted {target.format.upper()} matrix: its indptr has "
-            f"{indptr.shape[0]} entries, its shape {target.shape} needs {n_major + 1}"
-        )
-    stored = min(indices.shape[0], target.data.shape[0])
-    if indptr[0] != 0 or indptr[-1] > stored or np.any(indptr[1:] < indptr[:-1]):
-        raise ValueError(
-            f"target is a corrupted {target.format.upper()} matrix: its indptr must "
-            f"start at 0, never decrease and end at most at {stored} (the stored "
-            f"entries), got {indptr[0]} ... {indptr[-1]}"
-        )
-    if target.format != "csr" and stored:
-        used = indices[: indptr[-1]]
-        if used.size and (used.min() < 0 or used.max() >= n_minor):
-            raise ValueError(
-                f"target is a corrupted {target.format.upper()} matrix: an index "
-                f"lies outside [0, {n_minor})"
-            )
 
 
 def _indicator_rows(indicator):

@@ -19,17 +19,17 @@ from .._checks import (
     check_out_layout,
     check_reduction,
     check_scores,
+    check_target_format,
     gradient_divisor,
     gradient_scale,
     is_gpu_array,
+    is_indicator,
     label_margins,
     row_divisor,
 )
 from .._targets import (
     LabelRows,
     as_label_rows,
-    check_target_format,
-    is_indicator,
     raise_for_bad_rows,
     raise_if_ambiguous,
 )

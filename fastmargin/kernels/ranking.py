@@ -86,13 +86,22 @@ from .ranking_counts import (
     counted_sum_holds,
     small_row_sum,
 )
+from .ranking_rows import (
+    all_targets_finite,
+    centre,
+    finish_row,
+    gather_target_scores,
+    has_no_pairs,
+    sorted_targets,
+    write_zero_row,
+)
 from .ranking_terms import (
     exact_row_sum,
     has_undefined_pair,
     pairwise_row_sum,
     target_threshold,
 )
-from .sorting import lower_bound, sort_eight, sort_prefix
+from .sorting import sort_eight
 
 # Pads the sorted target classes of small rows (sorts after every index).
 LARGEST_INDEX = np.iinfo(np.int64).max
@@ -162,15 +171,15 @@ def _make_few_targets(with_grad):
                 status[row] = ROW_HAS_MANY_TARGETS
                 continue
             sort_eight(classes, n_targets, LARGEST_INDEX)
-            if _has_no_pairs(classes, n_targets, n_classes):
-                _write_zero_row(loss, grad, grad_scale, row)
+            if has_no_pairs(classes, n_targets, n_classes):
+                write_zero_row(loss, grad, grad_scale, row)
                 continue
-            targets_finite = _gather_target_scores(x, classes, n_targets, sorted_scores)
+            targets_finite = gather_target_scores(x, classes, n_targets, sorted_scores)
             sort_eight(sorted_scores, n_targets, np.inf)
             native_margin = x.dtype.type(margin)
             for k in range(SMALL_TARGETS):
                 thresholds[k] = target_threshold(sorted_scores[k], native_margin, x.dtype)
-            offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
+            offset = centre(sorted_scores, n_targets, targets_finite, native_margin)
             scale = grad_scale[row] if grad is not None else 0.0
             row_sum, magnitude = np.nan, 0.0
             if targets_finite:
@@ -189,7 +198,7 @@ def _make_few_targets(with_grad):
             if not counted_sum_holds(row_sum, magnitude, violations, x):
                 status[row] = ROW_NEEDS_EXACT
                 continue
-            _finish_row(
+            finish_row(
                 x,
                 classes,
                 n_targets,
@@ -268,17 +277,17 @@ def _make_sorted_rows(exact, with_grad):
         n_classes = scores.shape[1]
         for row in rows:
             x = scores[row]
-            n_targets, row_status = _sorted_targets(
+            n_targets, row_status = sorted_targets(
                 x, indptr, indices, padded, row, classes, sorted_scores
             )
             status[row] = row_status
             if row_status >= 0:
                 loss[row] = np.nan
                 continue
-            if _has_no_pairs(classes, n_targets, n_classes):
-                _write_zero_row(loss, grad, grad_scale, row)
+            if has_no_pairs(classes, n_targets, n_classes):
+                write_zero_row(loss, grad, grad_scale, row)
                 continue
-            targets_finite = _targets_finite(sorted_scores, n_targets)
+            targets_finite = all_targets_finite(sorted_scores, n_targets)
             native_margin = x.dtype.type(margin)
             for k in range(n_targets):
                 thresholds[k] = target_threshold(sorted_scores[k], native_margin, x.dtype)
@@ -303,7 +312,7 @@ def _make_sorted_rows(exact, with_grad):
                     # Scores near the float64 limit overflowed the sorted sums.
                     row_sum = pairwise_row_sum(x, classes, n_targets, native_margin)
             else:
-                offset = _centre(sorted_scores, n_targets, targets_finite, native_margin)
+                offset = centre(sorted_scores, n_targets, targets_finite, native_margin)
                 row_sum, magnitude = np.nan, 0.0
                 if targets_finite:
                     row_sum, magnitude = counted_row_sum(
@@ -324,7 +333,7 @@ def _make_sorted_rows(exact, with_grad):
                 if not counted_sum_holds(row_sum, magnitude, violations, x):
                     status[row] = ROW_NEEDS_EXACT
                     continue
-            _finish_row(
+            finish_row(
                 x,
                 classes,
                 n_targets,
@@ -352,129 +361,3 @@ ranking_many_targets = tuple(
 # Rows walked over their non-targets alone: any scores, infinite or NaN
 # included. For the rare rows that the counting passes hand over.
 ranking_exact = tuple(_make_sorted_rows(True, with_grad) for with_grad in (False, True))
-
-
-@cpu_kernel(inline="always")
-def _sorted_targets(x, indptr, indices, padded, row, classes, sorted_scores):
-    """Read row ``row``'s targets into ``classes`` and sort them; their
-    scores, as float64, into ``sorted_scores``, sorted. Returns
-    ``kernels/labels.read_labels``' ``(n_targets, status)``."""
-    n_targets, row_status = read_labels(indptr, indices, padded, row, x.shape[0], classes)
-    if row_status < 0:
-        sort_prefix(classes, n_targets)
-        _gather_target_scores(x, classes, n_targets, sorted_scores)
-        sort_prefix(sorted_scores, n_targets)
-    return n_targets, row_status
-
-
-@cpu_kernel(inline="always")
-def _gather_target_scores(x, classes, n_targets, target_scores):
-    """Copy the targets' scores, as float64, to ``target_scores``; return
-    whether all are finite."""
-    targets_finite = True
-    for k in range(n_targets):
-        value = np.float64(x[classes[k]])
-        target_scores[k] = value
-        targets_finite &= math.isfinite(value)
-    return targets_finite
-
-
-@cpu_kernel(inline="always")
-def _targets_finite(sorted_scores, n_targets):
-    targets_finite = True
-    for k in range(n_targets):
-        targets_finite &= math.isfinite(sorted_scores[k])
-    return targets_finite
-
-
-@cpu_kernel(inline="always")
-def _has_no_pairs(sorted_classes, n_targets, n_classes):
-    """Whether the row has no (target, non-target) pair: no target, or every
-    class a target."""
-    n_distinct = 0
-    for k in range(n_targets):
-        n_distinct += k == 0 or sorted_classes[k] != sorted_classes[k - 1]
-    return n_targets == 0 or n_distinct == n_classes
-
-
-@cpu_kernel(inline="always")
-def _write_zero_row(loss, grad, grad_scale, row):
-    """A row without pairs: loss 0, gradient 0 times its factor (a NaN or
-    infinite ``grad_output`` gives NaN, as PyTorch's does)."""
-    loss[row] = 0.0
-    if grad is not None:
-        grad[row, :] = 0.0 * grad_scale[row]
-
-
-@cpu_kernel(inline="always")
-def _centre(sorted_scores, n_targets, targets_finite, native_margin):
-    """Centre the sorted target scores on their median, in place, so that a
-    large common offset cancels before it is summed (unless centring itself
-    would overflow); return the margin less the centre."""
-    centre = 0.0
-    if targets_finite and math.isfinite(sorted_scores[n_targets - 1] - sorted_scores[0]):
-        centre = sorted_scores[n_targets // 2]
-    for k in range(n_targets):
-        sorted_scores[k] -= centre
-    return np.float64(native_margin) - centre
-
-
-@cpu_kernel(inline="always")
-def _finish_row(
-    x,
-    classes,
-    n_targets,
-    thresholds,
-    native_margin,
-    violations,
-    row_sum,
-    loss_divisor,
-    loss,
-    grad,
-    row,
-    scale,
-):
-    """Store the row's loss, its sum divided by ``loss_divisor``, and its
-    targets' gradients (NaN throughout for a NaN sum)."""
-    # The sorted formulation subtracts large sums; where no pair is violated
-    # (violations[0] counts the classes violating anything) that could leave
-    # a rounding residue instead of exactly 0, and never may a sum of hinges
-    # come out negative.
-    if math.isfinite(row_sum) and (violations[0] == 0 or row_sum < 0.0):
-        row_sum = 0.0
-    if grad is not None:
-        if row_sum != row_sum:
-            grad[row, :] = np.nan
-        else:
-            _write_target_gradients(
-                x,
-                classes,
-                n_targets,
-                thresholds,
-                native_margin,
-                violations,
-                grad,
-                row,
-                scale,
-            )
-    loss[row] = row_sum / loss_divisor
-
-
-@cpu_kernel(inline="always")
-def _write_target_gradients(
-    x, classes, n_targets, thresholds, native_margin, violations, grad, row, scale
-):
-    """Each target's gradient: minus the violations of its sorted position,
-    once per time the target is listed (``classes`` is sorted). Targets with
-    equal thresholds have equal violations, so the first such position
-    serves."""
-    k = 0
-    while k < n_targets:
-        label = classes[k]
-        repeats = 1
-        while k + repeats < n_targets and classes[k + repeats] == label:
-            repeats += 1
-        threshold = target_threshold(x[label], native_margin, x.dtype)
-        position = lower_bound(thresholds, 0, n_targets, threshold)
-        grad[row, label] = -(repeats * violations[position]) * scale
-        k += repeats
