@@ -3,7 +3,18 @@ that fills them into each docstring, written at its ``def``: a line
 ``{name}`` stands for the section ``name``.
 """
 
-RANKING_PARAMETERS = """
+REDUCTION_AND_NORMALIZE = """    reduction : {"mean", "sum", "none"}, optional
+        "none" gives one loss per sample, "mean" averages them over samples,
+        "sum" adds them up. Default "mean".
+    normalize : bool, optional
+        Divide each sample's sum of hinge terms by C, as PyTorch does
+        (default True). False gives the plain sum of the terms, as in a
+        LIBLINEAR-style objective ``0.5 * ||W||**2 + C * loss`` with
+        ``reduction="sum"``; the gradient follows.
+"""
+
+RANKING_PARAMETERS = (
+    """
     Parameters
     ----------
     input : array_like, shape (C,) or (N, C)
@@ -38,18 +49,13 @@ RANKING_PARAMETERS = """
     margin : float, optional
         The hinge margin, finite (PyTorch fixes it to 1), converted to the
         scores' dtype. Default 1.0.
-    reduction : {"mean", "sum", "none"}, optional
-        "none" gives one loss per sample, "mean" averages them over samples,
-        "sum" adds them up. Default "mean".
-    normalize : bool, optional
-        Divide each sample's sum of hinge terms by C, as PyTorch does
-        (default True). False gives the plain sum of the terms, as in a
-        LIBLINEAR-style objective ``0.5 * ||W||**2 + C * loss`` with
-        ``reduction="sum"``; the gradient follows.
 """
+    + REDUCTION_AND_NORMALIZE
+)
 
 
-HINGE_PARAMETERS = """
+HINGE_PARAMETERS = (
+    """
     Parameters
     ----------
     input : array_like, shape (C,) or (N, C)
@@ -75,15 +81,9 @@ HINGE_PARAMETERS = """
     squared : bool, optional
         Use the squared hinge ``max(0, z)**2`` (the L2-SVM loss). Default
         False.
-    reduction : {"mean", "sum", "none"}, optional
-        "none" gives one loss per sample, "mean" averages them over samples,
-        "sum" adds them up. Default "mean".
-    normalize : bool, optional
-        Divide each sample's sum of hinge terms by C, as PyTorch does
-        (default True). False gives the plain sum of the terms, as in a
-        LIBLINEAR-style objective ``0.5 * ||W||**2 + C * loss`` with
-        ``reduction="sum"``; the gradient follows.
 """
+    + REDUCTION_AND_NORMALIZE
+)
 
 
 GRAD_OUTPUT_AND_OUT = """    grad_output : array_like, optional
