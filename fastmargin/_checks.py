@@ -7,7 +7,7 @@ and host values only. Nothing else of fastmargin is imported here.
 import math
 import numbers
 import operator
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -29,6 +29,25 @@ _OVERFLOW_THRESHOLD = {
 
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+class Call(NamedTuple):
+    """One loss call's arguments as the public function received them,
+    handed down unchecked: ``prepare`` (host or GPU) checks them."""
+
+    input: Any
+    target: Any
+    margin: Any
+    reduction: Any
+    normalize: Any
+    grad_output: Any
+    with_grad: bool
+    out: Any
+    target_format: Any
+    squared: Any = False  # the hinge only
+    label_sums: Any = None  # AdaptiveMargins: float64 zeros (blocks, C)
+
+
 # The public functions' type hints for these settings.
 TargetFormat = Literal["auto", "indices", "indicator"]
 Reduction = Literal["mean", "sum", "none"]

@@ -56,71 +56,30 @@ def _plainly_on_host(device, input, values):
     return True
 
 
-def ranking(
-    input,
-    target,
-    *,
-    device,
-    margin,
-    reduction,
-    normalize,
-    grad_output,
-    with_grad,
-    out,
-    target_format,
-):
-    """Run the ranking loss where ``device`` says: ``(loss, grad or None)``;
-    the other arguments as ``_host.ranking`` takes them."""
-    host = _host
-    if not _plainly_on_host(device, input, (target, grad_output, out)):
-        others = {"target": target, "grad_output": grad_output, "out": out}
-        if runs_on_gpu(device, input, others):
-            from .gpu import host
-    return host.ranking(
-        input,
-        target,
-        margin=margin,
-        reduction=reduction,
-        normalize=normalize,
-        grad_output=grad_output,
-        with_grad=with_grad,
-        out=out,
-        target_format=target_format,
-    )
+def _runner(call, device, others):
+    """The module that runs ``call``: ``_host``, or ``gpu.host`` when
+    ``device`` and the arrays say so. ``others``: the call's other array
+    arguments that could live on the GPU, by name."""
+    if runs_on_gpu(device, call.input, others):
+        from .gpu import host
+
+        return host
+    return _host
 
 
-def hinge(
-    input,
-    target,
-    *,
-    device,
-    margin,
-    squared,
-    reduction,
-    normalize,
-    grad_output,
-    with_grad,
-    out,
-    target_format,
-    label_sums=None,
-):
+def ranking(call, device):
+    """Run the ranking loss where ``device`` says: ``(loss, grad or None)``."""
+    if _plainly_on_host(device, call.input, (call.target, call.grad_output, call.out)):
+        return _host.ranking(call)
+    others = {"target": call.target, "grad_output": call.grad_output, "out": call.out}
+    return _runner(call, device, others).ranking(call)
+
+
+def hinge(call, device):
     """Run the per-label hinge where ``device`` says: ``(loss, grad or
-    None)``; the other arguments as ``_host.hinge`` takes them."""
-    host = _host
-    if not _plainly_on_host(device, input, (target, grad_output, out, margin)):
-        others = {"target": target, "grad_output": grad_output, "out": out, "margin": margin}
-        if runs_on_gpu(device, input, others):
-            from .gpu import host
-    return host.hinge(
-        input,
-        target,
-        margin=margin,
-        squared=squared,
-        reduction=reduction,
-        normalize=normalize,
-        grad_output=grad_output,
-        with_grad=with_grad,
-        out=out,
-        target_format=target_format,
-        label_sums=label_sums,
-    )
+    None)``."""
+    values = (call.target, call.grad_output, call.out, call.margin)
+    if _plainly_on_host(device, call.input, values):
+        return _host.hinge(call)
+    others = dict(zip(("target", "grad_output", "out", "margin"), values))
+    return _runner(call, device, others).hinge(call)

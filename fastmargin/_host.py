@@ -85,20 +85,11 @@ class Batch(NamedTuple):
     grad_result: np.ndarray | None  # the same memory, as returned
 
 
-def prepare(
-    input,
-    target,
-    *,
-    reduction,
-    normalize,
-    grad_output,
-    with_grad,
-    out,
-    keep_indicator,
-    target_format,
-):
-    """Validate what both losses share and allocate the outputs (the
-    gradient goes to ``out`` when the caller gives one)."""
+def prepare(call, *, keep_indicator):
+    """Validate what both losses share of ``call`` (a ``_checks.Call``) and
+    allocate the outputs (the gradient goes to ``out`` when the caller
+    gives one)."""
+    input, target, out = call.input, call.target, call.out
     scores, one_dimensional = as_scores(input)
     n_rows, n_classes = scores.shape
     rows = as_label_rows(
@@ -107,14 +98,14 @@ def prepare(
         n_classes,
         one_dimensional,
         keep_indicator=keep_indicator,
-        target_format=target_format,
+        target_format=call.target_format,
     )
-    check_reduction(reduction)
-    loss_divisor = row_divisor(normalize, n_classes)
+    check_reduction(call.reduction)
+    loss_divisor = row_divisor(call.normalize, n_classes)
     grad = grad_scale = grad_result = None
-    if with_grad:
+    if call.with_grad:
         grad_scale = gradient_scale(
-            grad_output, reduction, n_rows, loss_divisor, one_dimensional
+            call.grad_output, call.reduction, n_rows, loss_divisor, one_dimensional
         )
         if out is None:
             grad = _buffers.empty(scores.shape, scores.dtype)
@@ -123,7 +114,7 @@ def prepare(
             inputs = {
                 "input": (input, scores),
                 "target": (target, rows.indptr, rows.indices, rows.indicator),
-                "grad_output": (grad_output,),
+                "grad_output": (call.grad_output,),
             }
             grad = check_out(out, scores, one_dimensional, inputs)
             grad_result = out
@@ -250,31 +241,11 @@ def hinge_kernels(
     _threads.parallel_for(chunk, n_blocks, n_chunks)
 
 
-def ranking(
-    input,
-    target,
-    *,
-    margin,
-    reduction,
-    normalize,
-    grad_output,
-    with_grad,
-    out,
-    target_format,
-):
-    """The ranking loss on the CPU: ``(loss, grad or None)``."""
-    batch = prepare(
-        input,
-        target,
-        reduction=reduction,
-        normalize=normalize,
-        grad_output=grad_output,
-        with_grad=with_grad,
-        out=out,
-        keep_indicator=False,
-        target_format=target_format,
-    )
-    margin = check_margin(margin, batch.scores.dtype)
+def ranking(call):
+    """The ranking loss of ``call`` (a ``_checks.Call``) on the CPU:
+    ``(loss, grad or None)``."""
+    batch = prepare(call, keep_indicator=False)
+    margin = check_margin(call.margin, batch.scores.dtype)
     ranking_kernels(
         batch.scores,
         batch.rows,
@@ -285,41 +256,17 @@ def ranking(
         batch.grad,
         batch.grad_scale,
     )
-    return finish(batch, reduction)
+    return finish(batch, call.reduction)
 
 
-def hinge(
-    input,
-    target,
-    *,
-    margin,
-    squared,
-    reduction,
-    normalize,
-    grad_output,
-    with_grad,
-    out,
-    target_format,
-    label_sums=None,
-):
-    """The per-label hinge on the CPU: ``(loss, grad or None)``.
-
-    ``margin`` may be a scalar or per-label; with ``label_sums`` (float64
-    zeros of shape (blocks, C)) the kernel also adds up each label's terms.
-    """
-    batch = prepare(
-        input,
-        target,
-        reduction=reduction,
-        normalize=normalize,
-        grad_output=grad_output,
-        with_grad=with_grad,
-        out=out,
-        keep_indicator=True,
-        target_format=target_format,
-    )
-    margins = label_margins(margin, batch.scores.shape[1], batch.scores.dtype)
-    squared = check_flag(squared, "squared")
+def hinge(call):
+    """The per-label hinge of ``call`` (a ``_checks.Call``) on the CPU:
+    ``(loss, grad or None)``. ``call.margin`` may be a scalar or
+    per-label; with ``call.label_sums`` (float64 zeros of shape (blocks, C))
+    the kernel also adds up each label's terms."""
+    batch = prepare(call, keep_indicator=True)
+    margins = label_margins(call.margin, batch.scores.shape[1], batch.scores.dtype)
+    squared = check_flag(call.squared, "squared")
     hinge_kernels(
         batch.scores,
         batch.rows,
@@ -330,6 +277,6 @@ def hinge(
         batch.status,
         batch.grad,
         batch.grad_scale,
-        label_sums,
+        call.label_sums,
     )
-    return finish(batch, reduction)
+    return finish(batch, call.reduction)

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _dispatch
-from ._checks import Device, Reduction, TargetFormat, check_positive_int, check_real
+from ._checks import Call, Device, Reduction, TargetFormat, check_positive_int, check_real
 
 # Blocks whose per-label partial sums AdaptiveMargins adds up in a fixed
 # order: a number that depends on the shape alone, never on the threads.
@@ -185,20 +185,20 @@ class AdaptiveMargins:
             )
         n_rows = int(np.prod(shape[:-1]))
         label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
-        loss, grad = _dispatch.hinge(
-            input,
-            target,
-            device=device,
+        call = Call(
+            input=input,
+            target=target,
             margin=self.margins,
-            squared=squared,
             reduction=reduction,
             normalize=normalize,
             grad_output=None,
             with_grad=True,
             out=out,
             target_format=target_format,
+            squared=squared,
             label_sums=label_sums,
         )
+        loss, grad = _dispatch.hinge(call, device)
         if n_rows and self.rate:
             batch_sums = label_sums.sum(axis=0)
             if np.isfinite(batch_sums).all():

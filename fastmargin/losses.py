@@ -1,7 +1,7 @@
 """The six loss functions: the ranking hinge of PyTorch's
 ``MultiLabelMarginLoss`` and the per-label hinge, each as a loss, its
-gradient, and both from one pass. Each validates nothing itself: it names
-its settings and hands them to ``_dispatch``.
+gradient, and both from one pass. Each validates nothing itself: it hands
+its arguments, as a ``_checks.Call``, to ``_dispatch``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from numpy.typing import ArrayLike
 
 from . import _dispatch
-from ._checks import Device, Reduction, TargetFormat
+from ._checks import Call, Device, Reduction, TargetFormat
 from ._docs import fill_doc
 
 # Targets (``Any``): integer or bool arrays, ragged label lists, scipy.sparse
@@ -62,10 +62,9 @@ def multilabel_margin_loss(
     >>> round(float(multilabel_margin_loss(scores, target)), 4)
     0.85
     """
-    return _dispatch.ranking(
-        input,
-        target,
-        device=device,
+    call = Call(
+        input=input,
+        target=target,
         margin=margin,
         reduction=reduction,
         normalize=normalize,
@@ -73,7 +72,8 @@ def multilabel_margin_loss(
         with_grad=False,
         out=None,
         target_format=target_format,
-    )[0]
+    )
+    return _dispatch.ranking(call, device)[0]
 
 
 @fill_doc
@@ -118,10 +118,9 @@ def multilabel_margin_loss_grad(
     >>> multilabel_margin_loss_grad(scores, np.array([[3, 0, -1, 1]]))
     array([[-0.5,  0.5,  0.5, -0.5]])
     """
-    return _dispatch.ranking(
-        input,
-        target,
-        device=device,
+    call = Call(
+        input=input,
+        target=target,
         margin=margin,
         reduction=reduction,
         normalize=normalize,
@@ -129,7 +128,8 @@ def multilabel_margin_loss_grad(
         with_grad=True,
         out=out,
         target_format=target_format,
-    )[1]
+    )
+    return _dispatch.ranking(call, device)[1]
 
 
 @fill_doc
@@ -179,10 +179,9 @@ def multilabel_margin_loss_and_grad(
     >>> float(loss)
     0.0
     """
-    return _dispatch.ranking(
-        input,
-        target,
-        device=device,
+    call = Call(
+        input=input,
+        target=target,
         margin=margin,
         reduction=reduction,
         normalize=normalize,
@@ -191,6 +190,7 @@ def multilabel_margin_loss_and_grad(
         out=out,
         target_format=target_format,
     )
+    return _dispatch.ranking(call, device)
 
 
 @fill_doc
@@ -239,19 +239,19 @@ def multilabel_hinge_loss(
     >>> multilabel_hinge_loss(scores, np.array([[True, False, True]]))
     np.float64(0.3333333333333333)
     """
-    return _dispatch.hinge(
-        input,
-        target,
-        device=device,
+    call = Call(
+        input=input,
+        target=target,
         margin=margin,
-        squared=squared,
         reduction=reduction,
         normalize=normalize,
         grad_output=None,
         with_grad=False,
         out=None,
         target_format=target_format,
-    )[0]
+        squared=squared,
+    )
+    return _dispatch.hinge(call, device)[0]
 
 
 @fill_doc
@@ -295,19 +295,19 @@ def multilabel_hinge_loss_grad(
     >>> multilabel_hinge_loss_grad(scores, np.array([[0, 2]]), reduction="sum")
     array([[-0.33333333,  0.33333333, -0.33333333]])
     """
-    return _dispatch.hinge(
-        input,
-        target,
-        device=device,
+    call = Call(
+        input=input,
+        target=target,
         margin=margin,
-        squared=squared,
         reduction=reduction,
         normalize=normalize,
         grad_output=grad_output,
         with_grad=True,
         out=out,
         target_format=target_format,
-    )[1]
+        squared=squared,
+    )
+    return _dispatch.hinge(call, device)[1]
 
 
 @fill_doc
@@ -360,16 +360,16 @@ def multilabel_hinge_loss_and_grad(
     >>> bool(loss < 0.1)
     True
     """
-    return _dispatch.hinge(
-        input,
-        target,
-        device=device,
+    call = Call(
+        input=input,
+        target=target,
         margin=margin,
-        squared=squared,
         reduction=reduction,
         normalize=normalize,
         grad_output=grad_output,
         with_grad=True,
         out=out,
         target_format=target_format,
+        squared=squared,
     )
+    return _dispatch.hinge(call, device)

@@ -181,29 +181,20 @@ def _check_out(out, scores, one_dimensional, inputs, library):
     return view.reshape(scores.shape), out
 
 
-def prepare(
-    input,
-    target,
-    library,
-    *,
-    reduction,
-    normalize,
-    grad_output,
-    with_grad,
-    out,
-    keep_indicator,
-    target_format,
-):
+def prepare(call, library, *, keep_indicator):
     """Validated device inputs and allocated outputs, as ``_host.prepare``."""
+    input, target, out = call.input, call.target, call.out
     scores, one_dimensional = as_scores(input, library)
     n_rows, n_classes = scores.shape
-    rows = _label_rows(target, scores, one_dimensional, library, keep_indicator, target_format)
-    check_reduction(reduction)
-    loss_divisor = row_divisor(normalize, n_classes)
+    rows = _label_rows(
+        target, scores, one_dimensional, library, keep_indicator, call.target_format
+    )
+    check_reduction(call.reduction)
+    loss_divisor = row_divisor(call.normalize, n_classes)
     grad = grad_scale = grad_result = None
-    if with_grad:
+    if call.with_grad:
         grad_scale = _gradient_scale(
-            grad_output, reduction, n_rows, loss_divisor, one_dimensional, library
+            call.grad_output, call.reduction, n_rows, loss_divisor, one_dimensional, library
         )
         if out is None:
             shape = (n_classes,) if one_dimensional else (n_rows, n_classes)
@@ -213,7 +204,7 @@ def prepare(
             inputs = {
                 "input": (input, scores),
                 "target": (target, rows.indptr, rows.indices, rows.indicator),
-                "grad_output": (grad_output,),
+                "grad_output": (call.grad_output,),
             }
             grad, grad_result = _check_out(out, scores, one_dimensional, inputs, library)
     loss = new_array((n_rows,), np.float64, library)[1]
@@ -301,33 +292,11 @@ def reduce_losses(row_losses, reduction, dtype, one_dimensional, library):
     return result.reshape(())
 
 
-def ranking(
-    input,
-    target,
-    *,
-    margin,
-    reduction,
-    normalize,
-    grad_output,
-    with_grad,
-    out,
-    target_format,
-):
+def ranking(call):
     """The ranking loss on the GPU, as ``_host.ranking``."""
-    with on_gpu(input) as library:
-        batch = prepare(
-            input,
-            target,
-            library,
-            reduction=reduction,
-            normalize=normalize,
-            grad_output=grad_output,
-            with_grad=with_grad,
-            out=out,
-            keep_indicator=False,
-            target_format=target_format,
-        )
-        margin = check_margin(margin, np.dtype(batch.scores.dtype))
+    with on_gpu(call.input) as library:
+        batch = prepare(call, library, keep_indicator=False)
+        margin = check_margin(call.margin, np.dtype(batch.scores.dtype))
         rows = batch.rows
         if batch.scores.shape[0]:
             launch_ranking(
@@ -345,45 +314,22 @@ def ranking(
                 library.stream,
                 allocate=allocator(library),
             )
-        return finish(batch, reduction)
+        return finish(batch, call.reduction)
 
 
-def hinge(
-    input,
-    target,
-    *,
-    margin,
-    squared,
-    reduction,
-    normalize,
-    grad_output,
-    with_grad,
-    out,
-    target_format,
-    label_sums=None,
-):
-    """The per-label hinge on the GPU, as ``_host.hinge``: ``label_sums``
+def hinge(call):
+    """The per-label hinge on the GPU, as ``_host.hinge``: ``call.label_sums``
     (host float64 zeros of shape (blocks, C)), when given, receives the
     per-label sums of each block of rows."""
-    with on_gpu(input) as library:
-        batch = prepare(
-            input,
-            target,
-            library,
-            reduction=reduction,
-            normalize=normalize,
-            grad_output=grad_output,
-            with_grad=with_grad,
-            out=out,
-            keep_indicator=True,
-            target_format=target_format,
-        )
+    with on_gpu(call.input) as library:
+        batch = prepare(call, library, keep_indicator=True)
+        margin, label_sums = call.margin, call.label_sums
         n_rows, n_classes = batch.scores.shape
         dtype = np.dtype(batch.scores.dtype)
         if is_gpu_array(margin):  # C values, checked on the host like any margin
             margin = device_view(margin, library, "margin").copy_to_host(stream=library.stream)
         margins = to_device(label_margins(margin, n_classes, dtype), library)
-        squared = check_flag(squared, "squared")
+        squared = check_flag(call.squared, "squared")
         sums = None
         if label_sums is not None:
             sums = to_device(np.zeros(label_sums.shape), library)
@@ -407,7 +353,7 @@ def hinge(
                 library.stream,
                 allocate=allocator(library),
             )
-        loss, grad = finish(batch, reduction)
+        loss, grad = finish(batch, call.reduction)
         if sums is not None:
             label_sums += sums.copy_to_host(stream=library.stream)
         return loss, grad
