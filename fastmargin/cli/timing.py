@@ -134,6 +134,27 @@ def fastmargin_ranking_call(scores, targets, out=None):
     return lambda: multilabel_margin_loss_and_grad(scores, targets, out=out)
 
 
+def _torch_autograd_call(scores, other, device, loss_of):
+    """A callable that runs ``loss_of(torch, leaf, other)`` forward and
+    backward in PyTorch on ``device`` and returns ``(loss, grad)``, with
+    ``leaf`` the scores (requiring grad) and ``other`` a NumPy array given
+    to PyTorch; None when PyTorch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    leaf = torch.tensor(scores, requires_grad=True, device=device)
+    other = torch.from_numpy(other).to(device)
+
+    def call():
+        leaf.grad = None
+        loss = loss_of(torch, leaf, other)
+        loss.backward()
+        return loss, leaf.grad
+
+    return call
+
+
 def torch_ranking_call(scores, targets, device="cpu"):
     """PyTorch's forward + backward of ``multilabel_margin_loss`` on
     ``device``, targets in PyTorch's -1 padded layout.
@@ -143,20 +164,12 @@ def torch_ranking_call(scores, targets, device="cpu"):
     callable or None
         Returns ``(loss, grad)``; None when PyTorch is not installed.
     """
-    try:
-        import torch
-    except ImportError:
-        return None
-    leaf = torch.tensor(scores, requires_grad=True, device=device)
-    torch_targets = torch.from_numpy(targets).to(device)
-
-    def call():
-        leaf.grad = None
-        loss = torch.nn.functional.multilabel_margin_loss(leaf, torch_targets)
-        loss.backward()
-        return loss, leaf.grad
-
-    return call
+    return _torch_autograd_call(
+        scores,
+        targets,
+        device,
+        lambda torch, leaf, padded: torch.nn.functional.multilabel_margin_loss(leaf, padded),
+    )
 
 
 def hinge_floor_bytes(scores, targets):
@@ -200,20 +213,12 @@ def torch_hinge_call(scores, signs, margin=1.0, device="cpu"):
     callable or None
         Returns ``(loss, grad)``; None when PyTorch is not installed.
     """
-    try:
-        import torch
-    except ImportError:
-        return None
-    leaf = torch.tensor(scores, requires_grad=True, device=device)
-    torch_signs = torch.from_numpy(signs).to(device)
-
-    def call():
-        leaf.grad = None
-        loss = torch.clamp(margin - torch_signs * leaf, min=0).mean()
-        loss.backward()
-        return loss, leaf.grad
-
-    return call
+    return _torch_autograd_call(
+        scores,
+        signs,
+        device,
+        lambda torch, leaf, s: torch.clamp(margin - s * leaf, min=0).mean(),
+    )
 
 
 TARGET_FORMS = ("padded", "compact", "bool", "csr")
