@@ -8,6 +8,7 @@ import pytest
 from numpydoc.validate import validate
 
 import fastmargin
+import fastmargin.torch
 
 # Checks left out, as many numpydoc projects leave them out: an extended
 # summary and a See Also section are not required of every name, and a
@@ -15,7 +16,7 @@ import fastmargin
 IGNORED = {"ES01", "SA01", "RT02"}
 PUBLIC = [f"fastmargin.{name}" for name in fastmargin.__all__] + [
     "fastmargin.AdaptiveMargins.loss_and_grad",
-]
+] + [f"fastmargin.torch.{name}" for name in fastmargin.torch.__all__]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

@@ -13,8 +13,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fastmargin"
 
-# From the top: tools, the public API, routing, the host and GPU halves of
-# a call, target forms, checks and runtime helpers, kernels, kernel options.
+# From the top: tools, integrations (fastmargin.torch), the public API,
+# routing, the host and GPU halves of a call, target forms, checks and
+# runtime helpers, kernels, kernel options.
 LAYERS = [
     {"fastmargin.__main__"},
     {"fastmargin.cli"},
@@ -22,6 +23,10 @@ LAYERS = [
     {"fastmargin.cli.bench", "fastmargin.cli.precompile"},
     {"fastmargin.cli.info"},
     {"fastmargin.cli.report"},
+    {"fastmargin.torch"},
+    {"fastmargin.torch.modules"},
+    {"fastmargin.torch.functional"},
+    {"fastmargin.torch.ops"},
     {"fastmargin"},
     {"fastmargin.cli.timing", "fastmargin._precompile"},
     {"fastmargin.losses", "fastmargin.adaptive", "fastmargin.converters"},

@@ -1,0 +1,249 @@
+"""fastmargin's losses as PyTorch custom operators (``torch.ops.fastmargin``).
+
+Each operator calls fastmargin's public functions: NumPy views of CPU
+tensors (no copy), or the CUDA tensors themselves, which fastmargin's GPU
+path runs on PyTorch's current stream and allocates through PyTorch.
+float16 and bfloat16 scores are computed in float32; their loss is float32
+(as PyTorch's own op under autocast) and their gradient has the scores'
+dtype.
+
+The ``*_and_grad`` operators return the loss and its gradient from one pass
+and carry the autograd formula: the backward only scales the kept gradient
+by ``grad_output``. The loss-only operators serve calls that need no
+gradient.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import fastmargin
+
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+REAL_DTYPES = (torch.float32, torch.float64, *HALF_DTYPES)
+
+
+def _scores(input):
+    """The scores as fastmargin computes them: float32 for half inputs,
+    NumPy views of CPU tensors."""
+    if input.dtype in HALF_DTYPES:
+        input = input.float()
+    return input if input.is_cuda else input.numpy()
+
+
+def _target(target):
+    return target if target.is_cuda else target.numpy()
+
+
+def _margin(margins, margin):
+    """The per-label ``margins`` tensor when given, else the scalar."""
+    if margins is None:
+        return margin
+    return margins if margins.is_cuda else margins.numpy()
+
+
+def _loss_tensor(loss):
+    """fastmargin's loss as a tensor (GPU results are tensors already)."""
+    if isinstance(loss, torch.Tensor):
+        return loss
+    return torch.from_numpy(np.asarray(loss))
+
+
+def _grad_tensor(grad, input):
+    """fastmargin's gradient as a tensor of ``input``'s dtype."""
+    if not isinstance(grad, torch.Tensor):
+        grad = torch.from_numpy(grad)
+    return grad.to(input.dtype)
+
+
+def _fake_loss(input, reduction):
+    """The loss that the operators return, for shape propagation."""
+    shape = input.shape[:-1] if reduction == "none" else ()
+    dtype = torch.float32 if input.dtype in HALF_DTYPES else input.dtype
+    return input.new_empty(shape, dtype=dtype)
+
+
+def _call(loss_function, input, target, **settings):
+    """Run one of fastmargin's public functions on tensors: the loss, or
+    ``(loss, grad)`` for a ``*_and_grad`` function."""
+    result = loss_function(_scores(input), _target(target), **settings)
+    if isinstance(result, tuple):
+        loss, grad = result
+        return _loss_tensor(loss), _grad_tensor(grad, input)
+    return _loss_tensor(result)
+
+
+def ranking_loss(
+    input: Tensor, target: Tensor, margin: float, reduction: str, target_format: str
+) -> Tensor:
+    """The ranking loss alone (:func:`fastmargin.multilabel_margin_loss`)."""
+    settings = {"margin": margin, "reduction": reduction, "target_format": target_format}
+    return _call(fastmargin.multilabel_margin_loss, input, target, **settings)
+
+
+def ranking_loss_and_grad(
+    input: Tensor, target: Tensor, margin: float, reduction: str, target_format: str
+) -> tuple[Tensor, Tensor]:
+    """The ranking loss and its gradient from one pass."""
+    settings = {"margin": margin, "reduction": reduction, "target_format": target_format}
+    return _call(fastmargin.multilabel_margin_loss_and_grad, input, target, **settings)
+
+
+def hinge_loss(
+    input: Tensor,
+    target: Tensor,
+    margins: Tensor | None,
+    margin: float,
+    squared: bool,
+    reduction: str,
+    target_format: str,
+) -> Tensor:
+    """The per-label hinge alone (:func:`fastmargin.multilabel_hinge_loss`),
+    with the per-label ``margins`` when given, else ``margin``."""
+    settings = {"squared": squared, "reduction": reduction, "target_format": target_format}
+    margin = _margin(margins, margin)
+    return _call(fastmargin.multilabel_hinge_loss, input, target, margin=margin, **settings)
+
+
+def hinge_loss_and_grad(
+    input: Tensor,
+    target: Tensor,
+    margins: Tensor | None,
+    margin: float,
+    squared: bool,
+    reduction: str,
+    target_format: str,
+) -> tuple[Tensor, Tensor]:
+    """The per-label hinge and its gradient from one pass."""
+    settings = {"squared": squared, "reduction": reduction, "target_format": target_format}
+    margin = _margin(margins, margin)
+    return _call(
+        fastmargin.multilabel_hinge_loss_and_grad, input, target, margin=margin, **settings
+    )
+
+
+def adaptive_hinge_loss_and_grad(
+    input: Tensor,
+    target: Tensor,
+    margins: Tensor,
+    rate: float,
+    low: float,
+    high: float,
+    squared: bool,
+    reduction: str,
+    target_format: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The per-label hinge with ``margins`` (float64, shape (C,)) and its
+    gradient, and the margins after :class:`fastmargin.AdaptiveMargins`'s
+    update for this batch (the same code, so the same bits)."""
+    bounds = (low, high)
+    rule = fastmargin.AdaptiveMargins(margins.shape[0], initial=low, rate=rate, bounds=bounds)
+    rule.margins[:] = margins.cpu().numpy()
+    settings = {"squared": squared, "reduction": reduction, "target_format": target_format}
+    loss, grad = _call(rule.loss_and_grad, input, target, **settings)
+    return loss, grad, torch.from_numpy(rule.margins).to(margins.device)
+
+
+def _fake(function, outputs):
+    """The shape propagation of ``function``: empty tensors like its
+    ``outputs``, some of "loss", "grad" and "margins"."""
+    signature = inspect.signature(function)
+
+    def fake(*args, **kwargs):
+        arguments = signature.bind(*args, **kwargs).arguments
+        input = arguments["input"]
+        like = {
+            "loss": lambda: _fake_loss(input, arguments["reduction"]),
+            "grad": lambda: torch.empty_like(input),
+            "margins": lambda: torch.empty_like(arguments["margins"]),
+        }
+        results = tuple(like[name]() for name in outputs)
+        return results if len(results) > 1 else results[0]
+
+    return fake
+
+
+def _keep_gradient(ctx, inputs, output):
+    """Keep the forward's gradient (an output, not differentiable itself)
+    and the input, for :func:`_scale_kept_gradient`."""
+    ctx.mark_non_differentiable(*output[1:])
+    ctx.save_for_backward(output[1], inputs[0])
+    ctx.n_inputs = len(inputs)
+
+
+def _scale_kept_gradient(ctx, grad_loss, *unused):
+    """The input's gradient: the kept one scaled by ``grad_loss`` (one value
+    per sample for ``reduction="none"``)."""
+    grad, input = ctx.saved_tensors
+    if grad_loss.dim():  # one value per sample: scale each row
+        grad_loss = grad_loss.unsqueeze(-1)
+    grad = grad * grad_loss.to(grad.dtype)
+    if torch.is_grad_enabled():  # create_graph=True: a second derivative may follow
+        grad = _NoSecondDerivative.apply(grad, input)
+    return (grad,) + (None,) * (ctx.n_inputs - 1)
+
+
+class _NoSecondDerivative(torch.autograd.Function):
+    """Passes a gradient on; differentiating it again raises (PyTorch's
+    ``MultiLabelMarginLoss`` has no second derivative either)."""
+
+    @staticmethod
+    def forward(grad, input):
+        return grad.view_as(grad)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, unused):
+        raise RuntimeError(
+            "fastmargin's losses have no second derivative: their gradient is "
+            "piecewise constant in the scores and is not differentiable again "
+            "(as for torch.nn.MultiLabelMarginLoss)"
+        )
+
+
+def _custom_op(name, function, outputs):
+    op = torch.library.custom_op(f"fastmargin::{name}", function, mutates_args=())
+    op.register_fake(_fake(function, outputs))
+    if "grad" in outputs:
+        op.register_autograd(_scale_kept_gradient, setup_context=_keep_gradient)
+    return op
+
+
+# The operators, for torch.compile and for anyone calling torch.ops.fastmargin.
+LOSS = ("loss",)
+LOSS_AND_GRAD = ("loss", "grad")
+RANKING_LOSS = _custom_op("multilabel_margin_loss", ranking_loss, LOSS)
+RANKING_LOSS_AND_GRAD = _custom_op(
+    "multilabel_margin_loss_and_grad", ranking_loss_and_grad, LOSS_AND_GRAD
+)
+HINGE_LOSS = _custom_op("multilabel_hinge_loss", hinge_loss, LOSS)
+HINGE_LOSS_AND_GRAD = _custom_op(
+    "multilabel_hinge_loss_and_grad", hinge_loss_and_grad, LOSS_AND_GRAD
+)
+ADAPTIVE_HINGE_LOSS_AND_GRAD = _custom_op(
+    "adaptive_hinge_loss_and_grad", adaptive_hinge_loss_and_grad, (*LOSS_AND_GRAD, "margins")
+)
+
+
+class FusedLoss(torch.autograd.Function):
+    """The eager twin of the ``*_and_grad`` operators: the same function and
+    autograd formula without the operator dispatch. ``FusedLoss.apply(
+    function, *arguments)``. (The classic ``forward(ctx, ...)`` form: a
+    separate ``setup_context`` costs some 20 microseconds more a call.)"""
+
+    @staticmethod
+    def forward(ctx, function, *arguments):
+        output = function(*arguments)
+        _keep_gradient(ctx, arguments, output)
+        return output
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *_scale_kept_gradient(ctx, *grads))
