@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from forms import pytorch_layout_targets
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,33 +27,6 @@ TOLERANCES = {
     np.float64: dict(rtol=1e-10, atol=1e-14),
     np.float32: dict(rtol=1e-5, atol=1e-6),
 }
-
-
-def pytorch_layout_targets(rng, n_rows, n_classes):
-    """(N, C) int64 targets: full rows, empty rows, duplicates, valid padding."""
-    target = np.empty((n_rows, n_classes), dtype=np.int64)
-    for row in range(n_rows):
-        kind = row % 5
-        if kind == 0:  # empty row
-            n_used = 0
-        elif kind == 1:  # every class a target, in random order
-            n_used = n_classes
-        else:
-            n_used = int(rng.integers(1, n_classes + 1))
-        if kind == 1:
-            used = rng.permutation(n_classes)
-        elif kind == 4:  # duplicates, often several
-            used = rng.integers(0, max(1, n_classes // 3), size=n_used)
-        else:
-            used = rng.integers(0, n_classes, size=n_used)
-        target[row, :n_used] = used
-        if n_used < n_classes:
-            target[row, n_used] = -1
-            # Padding: anything PyTorch accepts, never read by either side.
-            target[row, n_used + 1 :] = rng.integers(
-                -1, n_classes, size=n_classes - n_used - 1
-            )
-    return target
 
 
 def torch_loss_and_grad(scores, target, reduction, grad_output=None):
