@@ -180,11 +180,23 @@ def _scale_kept_gradient(ctx, grad_loss, *unused):
     per sample for ``reduction="none"``)."""
     grad, input = ctx.saved_tensors
     if grad_loss.dim():  # one value per sample: scale each row
-        grad_loss = grad_loss.unsqueeze(-1)
-    grad = grad * grad_loss.to(grad.dtype)
+        grad = grad * grad_loss.unsqueeze(-1).to(grad.dtype)
+    elif _is_one(grad_loss):
+        pass  # loss.backward(): the kept gradient as it is, no pass over it
+    else:
+        grad = grad * grad_loss.to(grad.dtype)
     if torch.is_grad_enabled():  # create_graph=True: a second derivative may follow
         grad = _NoSecondDerivative.apply(grad, input)
     return (grad,) + (None,) * (ctx.n_inputs - 1)
+
+
+def _is_one(grad_loss):
+    """Whether a 0-d ``grad_loss`` is exactly 1, asked only of a plain CPU
+    tensor: reading one on a GPU would wait for the GPU, and a traced
+    graph's (a fake or functional tensor subclass) has no value."""
+    if type(grad_loss) is not torch.Tensor or grad_loss.is_cuda:
+        return False
+    return not torch.compiler.is_compiling() and grad_loss.item() == 1.0
 
 
 class _NoSecondDerivative(torch.autograd.Function):

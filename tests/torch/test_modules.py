@@ -370,3 +370,19 @@ def test_importing_fastmargin_never_imports_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("criterion", [MultiLabelMarginLoss(), MultiLabelHingeLoss()])
+def test_kept_gradient_is_never_aliased_by_the_accumulated_one(criterion):
+    """``loss.backward()`` hands autograd the kept gradient as it is; three
+    backward passes of a retained graph still add up to three times one
+    (a ``.grad`` sharing memory with the kept gradient would give four)."""
+    rng = np.random.default_rng(12)
+    scores = torch.from_numpy(rng.standard_normal((6, 9))).requires_grad_()
+    loss = criterion(scores, torch.from_numpy(pytorch_layout_targets(rng, 6, 9)))
+    loss.backward(retain_graph=True)
+    once = scores.grad.clone()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert torch.equal(scores.grad, 3 * once)
+    assert once.abs().sum() > 0
