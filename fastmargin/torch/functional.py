@@ -126,9 +126,11 @@ def multilabel_margin_loss(
     Notes
     -----
     When ``input`` requires grad, one pass computes the loss and the
-    gradient, and autograd keeps the gradient (one tensor of ``input``'s
-    shape and dtype) until the backward, which only scales it by the
-    incoming gradient. A second derivative raises, as for PyTorch's op.
+    gradient, and autograd keeps the gradient until the backward, which
+    only scales it by the incoming gradient: one tensor of ``input``'s
+    shape, in ``input``'s dtype (float32 for float16 and bfloat16, so that
+    the gradient is rounded to the half dtype once, after the scaling). A
+    second derivative raises, as for PyTorch's op.
 
     Examples
     --------

@@ -43,7 +43,8 @@ class MultiLabelMarginLoss(_Loss):
     -----
     In training, when the input requires grad, the forward computes the
     loss and the gradient in one pass, and autograd keeps the gradient (one
-    tensor of the input's shape and dtype) until the backward.
+    tensor of the input's shape and dtype, float32 for half inputs) until
+    the backward.
 
     Examples
     --------

@@ -3,9 +3,10 @@
 Each operator calls fastmargin's public functions: NumPy views of CPU
 tensors (no copy), or the CUDA tensors themselves, which fastmargin's GPU
 path runs on PyTorch's current stream and allocates through PyTorch.
-float16 and bfloat16 scores are computed in float32; their loss is float32
-(as PyTorch's own op under autocast) and their gradient has the scores'
-dtype.
+float16 and bfloat16 scores are computed in float32: their loss and the
+operators' gradient output are float32 (PyTorch's own op under autocast
+computes in float32 too), and the gradient that autograd hands back is
+rounded to the scores' dtype once, after the scaling by ``grad_output``.
 
 The ``*_and_grad`` operators return the loss and its gradient from one pass
 and carry the autograd formula: the backward only scales the kept gradient
@@ -53,18 +54,20 @@ def _loss_tensor(loss):
     return torch.from_numpy(np.asarray(loss))
 
 
-def _grad_tensor(grad, input):
-    """fastmargin's gradient as a tensor of ``input``'s dtype."""
-    if not isinstance(grad, torch.Tensor):
-        grad = torch.from_numpy(grad)
-    return grad.to(input.dtype)
+def _compute_dtype(input):
+    """The dtype fastmargin computes ``input`` in: float32 for half inputs."""
+    return torch.float32 if input.dtype in HALF_DTYPES else input.dtype
+
+
+def _grad_tensor(grad):
+    """fastmargin's gradient as a tensor (GPU results are tensors already)."""
+    return grad if isinstance(grad, torch.Tensor) else torch.from_numpy(grad)
 
 
 def _fake_loss(input, reduction):
     """The loss that the operators return, for shape propagation."""
     shape = input.shape[:-1] if reduction == "none" else ()
-    dtype = torch.float32 if input.dtype in HALF_DTYPES else input.dtype
-    return input.new_empty(shape, dtype=dtype)
+    return input.new_empty(shape, dtype=_compute_dtype(input))
 
 
 def _call(loss_function, input, target, **settings):
@@ -73,7 +76,7 @@ def _call(loss_function, input, target, **settings):
     result = loss_function(_scores(input), _target(target), **settings)
     if isinstance(result, tuple):
         loss, grad = result
-        return _loss_tensor(loss), _grad_tensor(grad, input)
+        return _loss_tensor(loss), _grad_tensor(grad)
     return _loss_tensor(result)
 
 
@@ -158,7 +161,7 @@ def _fake(function, outputs):
         input = arguments["input"]
         like = {
             "loss": lambda: _fake_loss(input, arguments["reduction"]),
-            "grad": lambda: torch.empty_like(input),
+            "grad": lambda: torch.empty_like(input, dtype=_compute_dtype(input)),
             "margins": lambda: torch.empty_like(arguments["margins"]),
         }
         results = tuple(like[name]() for name in outputs)
@@ -168,8 +171,9 @@ def _fake(function, outputs):
 
 
 def _keep_gradient(ctx, inputs, output):
-    """Keep the forward's gradient (an output, not differentiable itself)
-    and the input, for :func:`_scale_kept_gradient`."""
+    """Keep the forward's gradient (an output, not differentiable itself;
+    float32 for half inputs) and the input, for
+    :func:`_scale_kept_gradient`."""
     ctx.mark_non_differentiable(*output[1:])
     ctx.save_for_backward(output[1], inputs[0])
     ctx.n_inputs = len(inputs)
@@ -185,6 +189,7 @@ def _scale_kept_gradient(ctx, grad_loss, *unused):
         pass  # loss.backward(): the kept gradient as it is, no pass over it
     else:
         grad = grad * grad_loss.to(grad.dtype)
+    grad = grad.to(input.dtype)  # half inputs: rounded once, after the scaling
     if torch.is_grad_enabled():  # create_graph=True: a second derivative may follow
         grad = _NoSecondDerivative.apply(grad, input)
     return (grad,) + (None,) * (ctx.n_inputs - 1)

@@ -14,9 +14,11 @@ import fastmargin.torch
 # summary and a See Also section are not required of every name, and a
 # single return value keeps its name ("loss : ndarray or scalar").
 IGNORED = {"ES01", "SA01", "RT02"}
-PUBLIC = [f"fastmargin.{name}" for name in fastmargin.__all__] + [
+PUBLIC = [
+    *(f"fastmargin.{name}" for name in fastmargin.__all__),
     "fastmargin.AdaptiveMargins.loss_and_grad",
-] + [f"fastmargin.torch.{name}" for name in fastmargin.torch.__all__]
+    *(f"fastmargin.torch.{name}" for name in fastmargin.torch.__all__),
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC)
