@@ -175,6 +175,8 @@ def _keep_gradient(ctx, inputs, output):
     float32 for half inputs) and the input, for
     :func:`_scale_kept_gradient`."""
     ctx.mark_non_differentiable(*output[1:])
+    # The other outputs never get a gradient: no zero tensors made for them.
+    ctx.set_materialize_grads(False)
     ctx.save_for_backward(output[1], inputs[0])
     ctx.n_inputs = len(inputs)
 
@@ -182,6 +184,8 @@ def _keep_gradient(ctx, inputs, output):
 def _scale_kept_gradient(ctx, grad_loss, *unused):
     """The input's gradient: the kept one scaled by ``grad_loss`` (one value
     per sample for ``reduction="none"``)."""
+    if grad_loss is None:  # only the other outputs were used: nothing flows back
+        return (None,) * ctx.n_inputs
     grad, input = ctx.saved_tensors
     if grad_loss.dim():  # one value per sample: scale each row
         grad = grad * grad_loss.unsqueeze(-1).to(grad.dtype)
