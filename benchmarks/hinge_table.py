@@ -35,6 +35,7 @@ import scipy.sparse
 from fastmargin import AdaptiveMargins, indicator_from_targets, multilabel_hinge_loss_and_grad
 from fastmargin.cli.timing import (
     ROUND_CALLS,
+    add_load_option,
     alternating_times,
     busy_processes,
     copy_bandwidth,
@@ -77,13 +78,7 @@ def measure(n_rows, n_classes, n_targets, rounds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument(
-        "--load",
-        type=int,
-        default=0,
-        metavar="K",
-        help="run K busy processes beside the timings (default 0)",
-    )
+    add_load_option(parser)
     args = parser.parse_args()
     bandwidth = copy_bandwidth()  # measured idle: the floor is the machine's
     print(machine_line(bandwidth))

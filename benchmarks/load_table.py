@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from fastmargin.cli.timing import (
+    add_load_option,
     busy_processes,
     fastmargin_hinge_call,
     fastmargin_ranking_call,
@@ -83,7 +84,7 @@ def calls_for(call, most):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load", type=int, default=1, help="busy processes (default 1)")
+    add_load_option(parser, default=1)
     parser.add_argument("--calls", type=int, default=300, help="most calls per figure")
     args = parser.parse_args()
     print(machine_line(None))

@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from fastmargin.cli.timing import (
+    add_load_option,
     busy_processes,
     copy_bandwidth,
     fastmargin_ranking_call,
@@ -83,13 +84,7 @@ def measure(n_rows, n_classes, n_targets, rounds, bandwidth):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument(
-        "--load",
-        type=int,
-        default=0,
-        metavar="K",
-        help="run K busy processes beside the timings (default 0)",
-    )
+    add_load_option(parser)
     args = parser.parse_args()
     bandwidth = copy_bandwidth()  # measured idle: the floor is the machine's
     print(machine_line(bandwidth))

@@ -19,6 +19,7 @@ import numpy as np
 
 from fastmargin._host import HINGE_CHUNK_SCORES, RANKING_CHUNK_SCORES
 from fastmargin.cli.timing import (
+    add_load_option,
     alternating_times,
     busy_processes,
     fastmargin_hinge_call,
@@ -45,7 +46,7 @@ def with_threads(n_threads, call):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--load", type=int, default=0, metavar="K")
+    add_load_option(parser)
     parser.add_argument("--repeat", type=int, default=60)
     args = parser.parse_args()
     threads = numba.config.NUMBA_NUM_THREADS

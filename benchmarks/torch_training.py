@@ -60,13 +60,14 @@ import numpy as np
 from fastmargin import multilabel_margin_loss_and_grad
 from fastmargin.cli.timing import (
     ROUND_CALLS,
-    _torch_autograd_call,
+    add_load_option,
     alternating_times,
     busy_processes,
     copy_bandwidth,
     load_note,
     machine_line,
     make_batch,
+    torch_autograd_call,
 )
 
 FEATURES, HIDDEN = 256, 512
@@ -96,7 +97,7 @@ def fused_numpy_call(torch, scores, targets):
 def criterion_call(scores, targets, criterion):
     """``criterion(leaf, target).backward()`` on a leaf copy of ``scores``
     that requires grad (a callable returning the loss and the gradient)."""
-    return _torch_autograd_call(
+    return torch_autograd_call(
         scores, targets, "cpu", lambda torch, leaf, target: criterion(leaf, target)
     )
 
@@ -194,7 +195,7 @@ def measure_overhead(torch, criteria, repeat):
         "NumPy": fused_numpy_call(torch, scores, targets),
         "forward": lambda: ours(leaf, target),
         "forward + backward": criterion_call(scores, targets, ours),
-        "trivial": _torch_autograd_call(
+        "trivial": torch_autograd_call(
             scores, targets, "cpu", lambda torch, leaf, _: trivial.apply(leaf)
         ),
         "PyTorch": criterion_call(scores, targets, criteria["PyTorch"]),
@@ -300,13 +301,7 @@ def print_overhead_table(medians):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=None, help="default 3, 1 with --quick")
-    parser.add_argument(
-        "--load",
-        type=int,
-        default=0,
-        metavar="K",
-        help="run K busy processes beside the timings (default 0)",
-    )
+    add_load_option(parser)
     parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run")
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)

@@ -10,7 +10,7 @@ from .bench import command_bench
 from .info import command_info
 from .precompile import command_precompile
 from .report import CommandError, check_plot_path
-from .timing import TARGET_FORMS
+from .timing import TARGET_FORMS, add_load_option
 
 # ``bench``'s list options when not given.
 DEFAULTS = {
@@ -207,16 +207,7 @@ def build_parser(prog="fastmargin"):
         default=DEFAULT_WARMUP,
         help=f"untimed calls per contender first (default {DEFAULT_WARMUP})",
     )
-    bench.add_argument(
-        "--load",
-        type=_count,
-        default=0,
-        metavar="K",
-        help=(
-            "run K busy processes (a CPU-bound Python loop each) beside the timings "
-            "(default 0)"
-        ),
-    )
+    add_load_option(bench, type=_count)
     bench.add_argument(
         "--no-compare",
         dest="compare",

@@ -134,7 +134,7 @@ def fastmargin_ranking_call(scores, targets, out=None):
     return lambda: multilabel_margin_loss_and_grad(scores, targets, out=out)
 
 
-def _torch_autograd_call(scores, other, device, loss_of):
+def torch_autograd_call(scores, other, device, loss_of):
     """A callable that runs ``loss_of(torch, leaf, other)`` forward and
     backward in PyTorch on ``device`` and returns ``(loss, grad)``, with
     ``leaf`` the scores (requiring grad) and ``other`` a NumPy array given
@@ -164,7 +164,7 @@ def torch_ranking_call(scores, targets, device="cpu"):
     callable or None
         Returns ``(loss, grad)``; None when PyTorch is not installed.
     """
-    return _torch_autograd_call(
+    return torch_autograd_call(
         scores,
         targets,
         device,
@@ -213,7 +213,7 @@ def torch_hinge_call(scores, signs, margin=1.0, device="cpu"):
     callable or None
         Returns ``(loss, grad)``; None when PyTorch is not installed.
     """
-    return _torch_autograd_call(
+    return torch_autograd_call(
         scores,
         signs,
         device,
@@ -343,6 +343,21 @@ def busy_processes(count):
         for process in processes:
             process.kill()
             process.wait()
+
+
+def add_load_option(parser, *, default=0, type=int):
+    """Add ``--load K`` to an argparse ``parser``: how many
+    :func:`busy_processes` run beside the timings."""
+    parser.add_argument(
+        "--load",
+        type=type,
+        default=default,
+        metavar="K",
+        help=(
+            "run K busy processes (a CPU-bound Python loop each) beside the timings "
+            f"(default {default})"
+        ),
+    )
 
 
 def load_note(count):
