@@ -8,6 +8,7 @@ import pytest
 from numpydoc.validate import validate
 
 import fastmargin
+import fastmargin.dask
 import fastmargin.torch
 
 # Checks left out, as many numpydoc projects leave them out: an extended
@@ -18,6 +19,7 @@ PUBLIC = [
     *(f"fastmargin.{name}" for name in fastmargin.__all__),
     "fastmargin.AdaptiveMargins.loss_and_grad",
     *(f"fastmargin.torch.{name}" for name in fastmargin.torch.__all__),
+    *(f"fastmargin.dask.{name}" for name in fastmargin.dask.__all__),
 ]
 
 

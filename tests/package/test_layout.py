@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fastmargin"
 
-# From the top: tools, integrations (fastmargin.torch), the public API,
+# From the top: tools, integrations (fastmargin.torch, .dask), the public API,
 # routing, the host and GPU halves of a call, target forms, checks and
 # runtime helpers, kernels, kernel options.
 LAYERS = [
@@ -27,6 +27,9 @@ LAYERS = [
     {"fastmargin.torch.modules"},
     {"fastmargin.torch.functional"},
     {"fastmargin.torch.ops"},
+    {"fastmargin.dask"},
+    {"fastmargin.dask.losses"},
+    {"fastmargin.dask.chunks"},
     {"fastmargin"},
     {"fastmargin.cli.timing", "fastmargin._precompile"},
     {"fastmargin.losses", "fastmargin.adaptive", "fastmargin.converters"},
