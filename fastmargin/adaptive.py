@@ -21,6 +21,11 @@ _LABEL_SUM_BLOCKS = 64
 _LABEL_SUM_BYTES = 32 << 20
 
 
+def _row_count(input):
+    """N of an input of shape (N, C) (1 for one row of shape (C,))."""
+    return int(np.prod(np.shape(input)[:-1]))
+
+
 def _label_sum_blocks(n_rows, n_classes):
     """How many blocks of rows the per-label sums are split into."""
     return max(1, min(n_rows, _LABEL_SUM_BLOCKS, _LABEL_SUM_BYTES // (8 * n_classes)))
@@ -169,6 +174,71 @@ class AdaptiveMargins:
         >>> float(loss), adaptive.margins.tolist()  # label 0: 0.5, label 1: 1.0
         (0.75, [1.5, 2.0])
         """
+        loss, grad, label_sums = self.loss_grad_and_label_sums(
+            input,
+            target,
+            target_format=target_format,
+            squared=squared,
+            reduction=reduction,
+            normalize=normalize,
+            out=out,
+            device=device,
+        )
+        self._move(label_sums, _row_count(input), stacklevel=2)
+        return loss, grad
+
+    def loss_grad_and_label_sums(
+        self,
+        input: ArrayLike,
+        target: Any,
+        *,
+        target_format: TargetFormat = "auto",
+        squared: bool = False,
+        reduction: Reduction = "mean",
+        normalize: bool = True,
+        out: Any = None,
+        device: Device = "auto",
+    ) -> tuple[Any, Any, np.ndarray]:
+        """Hinge loss, gradient and per-label sums; the margins stay as they are.
+
+        :meth:`loss_and_grad` is this call followed by :meth:`update`; the
+        two halves serve batches split across processes (as
+        ``fastmargin.dask`` splits them), whose sums are added up before
+        one update.
+
+        Parameters
+        ----------
+        input, target, target_format, squared : see loss_and_grad
+            As for :meth:`loss_and_grad`.
+        reduction, normalize, out, device : see loss_and_grad
+            As for :meth:`loss_and_grad`.
+
+        Returns
+        -------
+        loss : ndarray or scalar
+            The loss with the current margins.
+        grad : ndarray
+            Its gradient with respect to ``input``.
+        label_sums : ndarray of float64, shape (C,)
+            Label c's hinge terms (squared when ``squared``) summed over the
+            batch's rows, in a fixed order that depends on the batch's shape
+            alone.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`loss_and_grad`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmargin import AdaptiveMargins
+        >>> adaptive = AdaptiveMargins(2, rate=1.0)
+        >>> scores, target = np.array([[0.5, 0.0]]), np.array([[0]])
+        >>> loss, grad, sums = adaptive.loss_grad_and_label_sums(scores, target)
+        >>> sums.tolist(), adaptive.margins.tolist()
+        ([0.5, 1.0], [1.0, 1.0])
+        """
         shape = tuple(np.shape(input))
         n_classes = shape[-1] if shape else None
         if n_classes != self.n_labels:
@@ -183,7 +253,7 @@ class AdaptiveMargins:
                 "finite (set from outside: the updates keep margins finite); set the "
                 "margins again, for example adaptive.margins[:] = 1.0"
             )
-        n_rows = int(np.prod(shape[:-1]))
+        n_rows = _row_count(input)
         label_sums = np.zeros((_label_sum_blocks(n_rows, n_classes), n_classes))
         call = Call(
             input=input,
@@ -199,16 +269,62 @@ class AdaptiveMargins:
             label_sums=label_sums,
         )
         loss, grad = _dispatch.hinge(call, device)
+        return loss, grad, label_sums.sum(axis=0)
+
+    def update(self, label_sums: ArrayLike, n_rows: int) -> None:
+        """Move the margins by a batch's per-label sums (see the class).
+
+        Parameters
+        ----------
+        label_sums : array_like of float64, shape (C,)
+            The batch's per-label hinge sums, as
+            :meth:`loss_grad_and_label_sums` returns them (added up over the
+            parts of a batch split across processes).
+        n_rows : int
+            The batch's number of rows N; 0 leaves the margins as they are.
+
+        Raises
+        ------
+        TypeError
+            If ``n_rows`` is not an int.
+        ValueError
+            If ``label_sums`` does not have shape (C,) or ``n_rows < 0``.
+
+        Warns
+        -----
+        RuntimeWarning
+            When the sums are not all finite: the margins stay as they are.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmargin import AdaptiveMargins
+        >>> adaptive = AdaptiveMargins(2, rate=1.0)
+        >>> adaptive.update(np.array([0.5, 1.0]), n_rows=1)
+        >>> adaptive.margins.tolist()
+        [1.5, 2.0]
+        """
+        label_sums = np.asarray(label_sums, dtype=np.float64)
+        if label_sums.shape != (self.n_labels,):
+            raise ValueError(
+                f"label_sums must have shape ({self.n_labels},), got {label_sums.shape}"
+            )
+        if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)):
+            raise TypeError(f"n_rows must be an int, got {type(n_rows).__name__}")
+        if n_rows < 0:
+            raise ValueError(f"n_rows must be >= 0, got {n_rows}")
+        self._move(label_sums, int(n_rows), stacklevel=2)
+
+    def _move(self, label_sums, n_rows, stacklevel):
+        """The update rule; a warning points ``stacklevel`` frames up."""
         if n_rows and self.rate:
-            batch_sums = label_sums.sum(axis=0)
-            if np.isfinite(batch_sums).all():
-                step = self.margins + self.rate * (batch_sums / n_rows)
+            if np.isfinite(label_sums).all():
+                step = self.margins + self.rate * (label_sums / n_rows)
                 np.clip(step, *self.bounds, out=self.margins)
             else:
                 warnings.warn(
                     "AdaptiveMargins: the batch's per-label hinge sums are not all "
                     "finite (a NaN or infinite score); the margins were not updated",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=stacklevel + 1,
                 )
-        return loss, grad

@@ -365,3 +365,29 @@ def test_identical_margins_for_one_and_two_threads_and_run_to_run(dtype, squared
             assert x.dtype == y.dtype == z.dtype
             assert np.array_equal(x, y) and np.array_equal(x, z)
     assert not np.array_equal(one[-1], np.ones(37))
+
+
+def test_loss_and_grad_is_the_sums_then_the_update():
+    """loss_grad_and_label_sums leaves the margins alone; update() with its
+    sums then moves them to the very bits loss_and_grad reaches; the
+    warning of a non-finite batch names the caller's line."""
+    rng = np.random.default_rng(21)
+    scores = rng.standard_normal((40, 6))
+    target = rng.random((40, 6)) < 0.3
+    whole = AdaptiveMargins(6, rate=0.3)
+    halves = AdaptiveMargins(6, rate=0.3)
+    expected = whole.loss_and_grad(scores, target)
+    loss, grad, sums = halves.loss_grad_and_label_sums(scores, target)
+    assert np.array_equal(halves.margins, np.ones(6))
+    halves.update(sums, 40)
+    assert np.array_equal(halves.margins, whole.margins)
+    assert np.array_equal(loss, expected[0]) and np.array_equal(grad, expected[1])
+    with pytest.warns(RuntimeWarning, match="not updated") as caught:
+        halves.update(np.full(6, np.nan), 40)
+    assert caught[0].filename == __file__
+    with pytest.raises(ValueError, match=r"label_sums must have shape \(6,\)"):
+        halves.update(np.ones(5), 40)
+    with pytest.raises(ValueError, match="n_rows must be >= 0"):
+        halves.update(sums, -1)
+    with pytest.raises(TypeError, match="n_rows must be an int"):
+        halves.update(sums, 4.0)

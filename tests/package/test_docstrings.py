@@ -18,6 +18,8 @@ IGNORED = {"ES01", "SA01", "RT02"}
 PUBLIC = [
     *(f"fastmargin.{name}" for name in fastmargin.__all__),
     "fastmargin.AdaptiveMargins.loss_and_grad",
+    "fastmargin.AdaptiveMargins.loss_grad_and_label_sums",
+    "fastmargin.AdaptiveMargins.update",
     *(f"fastmargin.torch.{name}" for name in fastmargin.torch.__all__),
     *(f"fastmargin.dask.{name}" for name in fastmargin.dask.__all__),
 ]
