@@ -8,8 +8,16 @@ chunked as the rows ("none"), or a 0-d array ("mean", "sum") added up in a
 fixed tree, so that the same chunks give the same bits on every scheduler
 (synchronous, threaded, ``dask.distributed``). Computing the results runs
 fastmargin's kernels in the workers; nothing is gathered.
+:class:`AdaptiveMargins` takes Dask batches too: their loss moves the
+margins when it is computed.
+
+Each worker process compiles fastmargin's kernels once, or loads them from
+numba's disk cache, which the processes of one machine share (the cache
+directory is beside fastmargin's installed files; ``FASTMARGIN_CACHE=0``
+turns it off).
 """
 
+from .adaptive import AdaptiveLoss, AdaptiveMargins
 from .losses import (
     multilabel_hinge_loss,
     multilabel_hinge_loss_and_grad,
@@ -20,6 +28,8 @@ from .losses import (
 )
 
 __all__ = [
+    "AdaptiveLoss",
+    "AdaptiveMargins",
     "multilabel_hinge_loss",
     "multilabel_hinge_loss_and_grad",
     "multilabel_hinge_loss_grad",

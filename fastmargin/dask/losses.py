@@ -29,21 +29,24 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _chunk(loss_function, with_grad, reduction, scale, settings, scores, target, grad_output):
-    """One row chunk: ``(losses, grad)`` (``losses`` alone without the
-    gradient), with ``losses`` the per-row losses for "none", else their
-    float64 sum as a 1-element array; the gradient scaled by ``scale`` per
-    row ("mean"/"sum") or by the chunk's ``grad_output`` ("none")."""
-    if with_grad:
-        if reduction != "none":
-            grad_output = np.full(scores.shape[0], scale)
-        losses, grad = loss_function(
-            scores, target, reduction="none", grad_output=grad_output, **settings
-        )
-    else:
+    """One row chunk: ``(losses, grad, ...)`` as ``loss_function`` returns
+    them (``losses`` alone without the gradient), with ``losses`` the
+    per-row losses for "none", else their float64 sum as a 1-element array;
+    the gradient scaled by ``scale`` per row ("mean"/"sum") or by the
+    chunk's ``grad_output`` ("none")."""
+    if not with_grad:
         losses = loss_function(scores, target, reduction="none", **settings)
+        return (
+            losses if reduction == "none" else np.sum(losses, dtype=np.float64, keepdims=True)
+        )
+    if reduction != "none":
+        grad_output = np.full(scores.shape[0], scale)
+    losses, *more = loss_function(
+        scores, target, reduction="none", grad_output=grad_output, **settings
+    )
     if reduction != "none":
         losses = np.sum(losses, dtype=np.float64, keepdims=True)
-    return (losses, grad) if with_grad else losses
+    return (losses, *more)
 
 
 def _result_dtype(dtype):
@@ -63,11 +66,22 @@ def _check_call(reduction, grad_output, out):
 
 
 def lazy_loss(
-    loss_function, input, target, *, reduction, grad_output, out, with_grad, **settings
+    loss_function,
+    input,
+    target,
+    *,
+    reduction,
+    grad_output,
+    out,
+    with_grad,
+    with_label_sums=False,
+    **settings,
 ):
     """Build the graph of ``loss_function`` (one of fastmargin's ``*_and_grad``
     functions when ``with_grad``, else a loss-only one) over the row chunks
-    of ``input``: ``(loss, grad)``, or the loss alone."""
+    of ``input``: ``(loss, grad)``, or the loss alone. ``with_label_sums``:
+    ``loss_function`` also returns the per-label sums of shape (C,), and the
+    result ends with their float64 total over the chunks."""
     _check_call(reduction, grad_output, out)
     scores = row_chunked_scores(input)
     n_rows, n_classes = scores.shape
@@ -127,7 +141,13 @@ def lazy_loss(
         loss = loss.astype(dtype)
     if not with_grad:
         return loss
-    return loss, output(f"grad-{token}", scores.chunks, 1, dtype)
+    grad = output(f"grad-{token}", scores.chunks, 1, dtype)
+    if not with_label_sums:
+        return loss, grad
+    label_sums = output(
+        f"label-sums-{token}", ((1,) * len(row_chunks), (n_classes,)), 2, np.float64
+    )
+    return loss, grad, label_sums.sum(axis=0, split_every=SPLIT_EVERY)
 
 
 def multilabel_margin_loss(

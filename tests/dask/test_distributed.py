@@ -29,7 +29,8 @@ def worker_state():
 def test_local_cluster_with_two_worker_processes():
     """Loss and gradient of both losses on a 2-process LocalCluster: equal
     to the synchronous scheduler's bits and to the in-memory results within
-    1e-12; both workers ran kernels; no process is left behind."""
+    1e-12; both workers ran kernels; AdaptiveMargins moves in the client to
+    the synchronous run's bits; no process is left behind."""
     from distributed import Client, LocalCluster
 
     rng = np.random.default_rng(0)
@@ -53,6 +54,23 @@ def test_local_cluster_with_two_worker_processes():
     ):
         distributed = dask.compute(*lazy)
         states = client.run(worker_state)
+        on_cluster = fmd.AdaptiveMargins(40, rate=0.5)
+        adaptive_loss, _ = on_cluster.loss_and_grad(lazy_scores, target)
+        adaptive_loss.compute()  # the margins move here, in this process
+        second, _ = on_cluster.loss_and_grad(lazy_scores, target)
+        with pytest.raises(
+            RuntimeError, match=r"finished in another process.*loss.compute\(\)"
+        ):
+            dask.compute(second)  # finished on a worker, where the margins are not
+        explicit = fmd.AdaptiveMargins(40, rate=0.5)
+        *_, label_sums = dask.compute(*explicit.loss_grad_and_label_sums(lazy_scores, target))
+        explicit.update(label_sums, 2000)
+    locally = fmd.AdaptiveMargins(40, rate=0.5)
+    local_loss, _ = locally.loss_and_grad(lazy_scores, target)
+    local_loss.compute(scheduler="sync")
+    assert np.array_equal(on_cluster.margins, locally.margins)
+    assert np.array_equal(explicit.margins, locally.margins)
+    assert not np.array_equal(on_cluster.margins, np.ones(40))
     assert len(states) == 2
     assert all(ran for _, ran in states.values())
     assert len({pid for pid, _ in states.values()}) == 2

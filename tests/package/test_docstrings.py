@@ -22,6 +22,8 @@ PUBLIC = [
     "fastmargin.AdaptiveMargins.update",
     *(f"fastmargin.torch.{name}" for name in fastmargin.torch.__all__),
     *(f"fastmargin.dask.{name}" for name in fastmargin.dask.__all__),
+    "fastmargin.dask.AdaptiveMargins.loss_and_grad",
+    "fastmargin.dask.AdaptiveMargins.loss_grad_and_label_sums",
 ]
 
 

@@ -28,6 +28,7 @@ LAYERS = [
     {"fastmargin.torch.functional"},
     {"fastmargin.torch.ops"},
     {"fastmargin.dask"},
+    {"fastmargin.dask.adaptive"},
     {"fastmargin.dask.losses"},
     {"fastmargin.dask.chunks"},
     {"fastmargin"},
