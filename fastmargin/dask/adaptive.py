@@ -243,27 +243,17 @@ class AdaptiveMargins(fastmargin.AdaptiveMargins):
         >>> float(loss.compute()), adaptive.margins.tolist()
         (0.75, [1.5, 2.0])
         """
+        options = {
+            "target_format": target_format,
+            "squared": squared,
+            "reduction": reduction,
+            "normalize": normalize,
+            "out": out,
+            "device": device,
+        }
         if not isinstance(input, da.Array):
-            return super().loss_and_grad(
-                input,
-                target,
-                target_format=target_format,
-                squared=squared,
-                reduction=reduction,
-                normalize=normalize,
-                out=out,
-                device=device,
-            )
-        loss, grad, label_sums = self.loss_grad_and_label_sums(
-            input,
-            target,
-            target_format=target_format,
-            squared=squared,
-            reduction=reduction,
-            normalize=normalize,
-            out=out,
-            device=device,
-        )
+            return super().loss_and_grad(input, target, **options)
+        loss, grad, label_sums = self.loss_grad_and_label_sums(input, target, **options)
         return AdaptiveLoss(loss, label_sums, input.shape[0], self), grad
 
     def loss_grad_and_label_sums(
