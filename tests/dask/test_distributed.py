@@ -48,7 +48,13 @@ def test_local_cluster_with_two_worker_processes():
     synchronous = dask.compute(*lazy, scheduler="sync")
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            # The scheduler's HTTP server on a free port: its default, 8787,
+            # may be taken by another cluster (a UserWarning, an error here).
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         Client(cluster) as client,
     ):

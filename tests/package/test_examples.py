@@ -4,6 +4,8 @@ claim."""
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -46,3 +48,27 @@ def test_torch_training_learns_the_teachers_labels():
     assert chance == 3 / 20
     assert last < first / 5
     assert top1 > 3 * chance
+
+
+@pytest.mark.slow
+def test_dask_linear_model_matches_the_in_memory_training():
+    """The Dask objective (X in 8 row chunks on a 2-process LocalCluster)
+    equals the in-memory one at W = 0, at random W and at both optima, and
+    L-BFGS-B reaches the same optimum either way, far below the start.
+    No warning is filtered: the example keeps the scheduler's HTTP server
+    off port 8787 (which warns when another cluster holds it) and scatters
+    the data rather than shipping it in a graph (which warns over 10 MiB)."""
+    import multiprocessing
+
+    example = load("dask_linear_model")
+    summary = example.main(
+        ["--samples", "2000", "--features", "20", "--labels", "5", "--chunk-rows", "250"]
+    )
+    assert summary.objective_difference <= 1e-10
+    assert summary.gradient_difference <= 1e-9
+    assert summary.dask_objective == pytest.approx(summary.memory_objective, rel=1e-9, abs=0)
+    assert summary.weight_difference < 1e-6
+    assert summary.dask_objective < 0.5 * summary.start_objective
+    assert summary.gradient_reduction < 1e-5
+    assert summary.dask_iterations > 5
+    assert multiprocessing.active_children() == []
