@@ -196,6 +196,7 @@ class AdaptiveMargins:
         squared: bool = False,
         reduction: Reduction = "mean",
         normalize: bool = True,
+        grad_output: ArrayLike | None = None,
         out: Any = None,
         device: Device = "auto",
     ) -> tuple[Any, Any, np.ndarray]:
@@ -210,7 +211,12 @@ class AdaptiveMargins:
         ----------
         input, target, target_format, squared : see loss_and_grad
             As for :meth:`loss_and_grad`.
-        reduction, normalize, out, device : see loss_and_grad
+        reduction, normalize : see loss_and_grad
+            As for :meth:`loss_and_grad`.
+        grad_output : array_like, optional
+            As for :func:`multilabel_hinge_loss_and_grad`: the gradient
+            scaled in the same pass (the label sums are unscaled).
+        out, device : see loss_and_grad
             As for :meth:`loss_and_grad`.
 
         Returns
@@ -261,7 +267,7 @@ class AdaptiveMargins:
             margin=self.margins,
             reduction=reduction,
             normalize=normalize,
-            grad_output=None,
+            grad_output=grad_output,
             with_grad=True,
             out=out,
             target_format=target_format,

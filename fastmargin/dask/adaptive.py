@@ -31,10 +31,8 @@ def _hinge_with_label_sums(
     rule = fastmargin.AdaptiveMargins(margins.shape[0], initial=bounds[0], bounds=bounds)
     rule.margins[:] = margins
     losses, grad, label_sums = rule.loss_grad_and_label_sums(
-        scores, target, reduction=reduction, **settings
+        scores, target, reduction=reduction, grad_output=grad_output, **settings
     )
-    if grad_output is not None:
-        grad *= grad_output.astype(grad.dtype)[:, None]
     return losses, grad, label_sums[None, :]
 
 

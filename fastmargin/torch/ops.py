@@ -28,23 +28,20 @@ HALF_DTYPES = (torch.float16, torch.bfloat16)
 REAL_DTYPES = (torch.float32, torch.float64, *HALF_DTYPES)
 
 
+def _array(tensor):
+    """What fastmargin takes of a tensor: a CUDA tensor as it is, a NumPy
+    view of a CPU one."""
+    return tensor if tensor.is_cuda else tensor.numpy()
+
+
 def _scores(input):
-    """The scores as fastmargin computes them: float32 for half inputs,
-    NumPy views of CPU tensors."""
-    if input.dtype in HALF_DTYPES:
-        input = input.float()
-    return input if input.is_cuda else input.numpy()
-
-
-def _target(target):
-    return target if target.is_cuda else target.numpy()
+    """The scores as fastmargin computes them: float32 for half inputs."""
+    return _array(input.float() if input.dtype in HALF_DTYPES else input)
 
 
 def _margin(margins, margin):
     """The per-label ``margins`` tensor when given, else the scalar."""
-    if margins is None:
-        return margin
-    return margins if margins.is_cuda else margins.numpy()
+    return margin if margins is None else _array(margins)
 
 
 def _loss_tensor(loss):
@@ -73,7 +70,7 @@ def _fake_loss(input, reduction):
 def _call(loss_function, input, target, **settings):
     """Run one of fastmargin's public functions on tensors: the loss, or
     ``(loss, grad)`` for a ``*_and_grad`` function."""
-    result = loss_function(_scores(input), _target(target), **settings)
+    result = loss_function(_scores(input), _array(target), **settings)
     if isinstance(result, tuple):
         loss, grad = result
         return _loss_tensor(loss), _grad_tensor(grad)
